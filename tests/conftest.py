@@ -1,0 +1,31 @@
+"""Fixtures shared by the suite: real ``netlab serve`` processes on free loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from helpers import ServerProcess, start_server
+
+
+@pytest.fixture
+def server_factory(tmp_path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start servers with any ``netlab serve`` options; all are stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, host: str = "127.0.0.1", env: dict | None = None) -> ServerProcess:
+        server = start_server(
+            *args, host=host, log_path=tmp_path / f"serve-{len(started)}.log", env=env
+        )
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(server_factory) -> ServerProcess:
+    """A ``netlab serve`` with default options but no rate limit worth hitting in tests."""
+    return server_factory("--admin-password", "secret")

@@ -1,0 +1,207 @@
+"""Real peers for the tests: a ``netlab serve`` child process and a plain socket chat client.
+
+Everything waits on a condition (a line arrived, a port listens) with a deadline, never on a
+fixed sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HANDOUT = ROOT.parent / "shared" / "handout"
+NETLAB = [sys.executable, "-m", "netlab"]
+
+
+class Timeout(AssertionError):
+    pass
+
+
+@dataclass
+class ServerProcess:
+    """A ``netlab serve`` started on a free port; its log goes to ``log_path``."""
+
+    proc: subprocess.Popen
+    host: str
+    port: int
+    log_path: Path
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_log(self, pattern: str, timeout: float = 5.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log()
+            if re.search(pattern, text):
+                return text
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise Timeout(f"log has no {pattern!r}:\n{self.log()}")
+
+    def connect(self, nick: str | None = None, newline: bool = True) -> ChatPeer:
+        peer = ChatPeer.connect(self.host, self.port)
+        if nick is not None:
+            peer.join(nick, newline=newline)
+        return peer
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+
+def start_server(*args: str, host: str = "127.0.0.1", log_path: Path, env: dict | None = None):
+    """Start ``netlab serve --port 0`` and wait for the line that gives its port."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [*NETLAB, "serve", "--host", host, "--port", "0", "--no-console", *args],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+    assert proc.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + 15
+    try:
+        while time.monotonic() < deadline:
+            if selector.select(deadline - time.monotonic()):
+                line = proc.stdout.readline().decode()
+                if m := re.search(r"listening on \[?([^\]\s]+?)\]?:(\d+)$", line.strip()):
+                    return ServerProcess(proc, m.group(1), int(m.group(2)), log_path)
+                if not line:
+                    break
+    finally:
+        selector.close()
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+    raise RuntimeError(f"netlab serve did not start:\n{log_path.read_text()}")
+
+
+@dataclass
+class ChatPeer:
+    """A blocking socket client that reads lines with deadlines."""
+
+    sock: socket.socket
+    buffer: bytes = b""
+    lines: list[str] = field(default_factory=list)  # every line received, in order
+
+    @classmethod
+    def connect(cls, host: str, port: int, timeout: float = 5.0) -> ChatPeer:
+        sock = socket.create_connection((host, port), timeout=timeout)
+        return cls(sock)
+
+    def join(self, nick: str, newline: bool = True) -> str:
+        """Answer the prompt with ``nick``; return the welcome line."""
+        assert self.recv_exact(4) == b"NICK"
+        self.send_raw(nick.encode() + (b"\n" if newline else b""))
+        return self.expect("Connected to server!")
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def say(self, text: str) -> None:
+        self.sock.sendall(text.encode() + b"\n")
+
+    def recv_exact(self, n: int, timeout: float = 5.0) -> bytes:
+        deadline = time.monotonic() + timeout
+        while len(self.buffer) < n:
+            self._fill(deadline)
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+    def _fill(self, deadline: float) -> bool:
+        """Read once; False at end of stream."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise Timeout(f"nothing more arrived; got {self.lines[-5:]} + {self.buffer!r}")
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            raise Timeout(f"nothing more arrived; got {self.lines[-5:]} + {self.buffer!r}") from None
+        if not data:
+            raise EOFError(f"connection closed; last lines {self.lines[-5:]}")
+        self.buffer += data
+        return True
+
+    def readline(self, timeout: float = 5.0) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            self._fill(deadline)
+        raw, self.buffer = self.buffer.split(b"\n", 1)
+        line = raw.decode("utf-8", errors="replace")
+        self.lines.append(line)
+        return line
+
+    def expect(self, text: str, timeout: float = 5.0) -> str:
+        """Read lines until one contains ``text``; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.readline(max(0.0, deadline - time.monotonic()))
+            if text in line:
+                return line
+
+    def read_until_closed(self, timeout: float = 5.0) -> list[str]:
+        """Every line until the server closes the connection."""
+        deadline = time.monotonic() + timeout
+        got = []
+        while True:
+            try:
+                got.append(self.readline(max(0.0, deadline - time.monotonic())))
+            except EOFError:
+                if self.buffer:
+                    got.append(self.buffer.decode(errors="replace"))
+                return got
+            except ConnectionResetError:
+                return got
+
+    def silent_for(self, seconds: float) -> bool:
+        """True when no complete line arrives within ``seconds`` (used to check a copy was
+        not sent: bounded by the caller's choice, after a line that proves the order)."""
+        try:
+            line = self.readline(seconds)
+        except Timeout:
+            return True
+        self.buffer = line.encode() + b"\n" + self.buffer
+        self.lines.pop()
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def reset(self) -> None:
+        """Close abruptly: an RST instead of a FIN."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+    def __enter__(self) -> ChatPeer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
