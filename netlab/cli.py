@@ -82,6 +82,11 @@ def serve(
     rate_limit: float = typer.Option(
         10.0, min=0, help="Messages per second per client (bursts of 2x allowed); 0 turns it off."
     ),
+    send_buffer_bytes: int = typer.Option(
+        1 << 20,
+        min=1024,
+        help="Unsent output a client may hold before it counts as not reading and is dropped.",
+    ),
     log_level: LogLevel = typer.Option(LogLevel.info, help="Least important log level shown."),
     log_format: LogFormat = typer.Option(LogFormat.text, help="Log lines as text or JSON."),
     log_file: Optional[Path] = typer.Option(  # noqa: UP045
@@ -106,6 +111,7 @@ def serve(
         max_line_bytes=max_line_bytes,
         rate_limit=rate_limit,
         rate_burst=max(1, int(rate_limit * 2)),
+        send_buffer_bytes=send_buffer_bytes,
         log_level=log_level.value,
         log_format=log_format.value,
         log_file=str(log_file) if log_file else None,

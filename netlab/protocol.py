@@ -391,8 +391,8 @@ def parse_server_line(line: str) -> ServerMessage:
         if m := _CHAT.fullmatch(line):
             return Chat(*m.groups())
         if m := _PRIVATE.fullmatch(line):
-            to, nick, text = m.groups()
-            return Private(m.group(1), nick, text, to)
+            when, to, nick, text = m.groups()
+            return Private(when, nick, text, to)
         if m := _ACTION.fullmatch(line):
             return Action(*m.groups())
     return Notice(line)

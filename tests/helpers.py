@@ -139,16 +139,20 @@ class ChatPeer:
         """Read once; False at end of stream."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise Timeout(f"nothing more arrived; got {self.lines[-5:]} + {self.buffer!r}")
+            raise Timeout(f"nothing more arrived; got {self._tail()}")
         self.sock.settimeout(remaining)
         try:
             data = self.sock.recv(65536)
         except TimeoutError:
-            raise Timeout(f"nothing more arrived; got {self.lines[-5:]} + {self.buffer!r}") from None
+            raise Timeout(f"nothing more arrived; got {self._tail()}") from None
         if not data:
-            raise EOFError(f"connection closed; last lines {self.lines[-5:]}")
+            raise EOFError(f"connection closed; got {self._tail()}")
         self.buffer += data
         return True
+
+    def _tail(self) -> str:
+        """The last lines and bytes received, short enough for an error message."""
+        return repr([line[:120] for line in self.lines[-5:]])[:800] + f" + {self.buffer[:200]!r}"
 
     def readline(self, timeout: float = 5.0) -> str:
         deadline = time.monotonic() + timeout
@@ -179,6 +183,16 @@ class ChatPeer:
                     got.append(self.buffer.decode(errors="replace"))
                 return got
             except ConnectionResetError:
+                return got
+
+    def read_for(self, seconds: float) -> list[str]:
+        """Every line that arrives within ``seconds``."""
+        deadline = time.monotonic() + seconds
+        got = []
+        while True:
+            try:
+                got.append(self.readline(max(0.0, deadline - time.monotonic())))
+            except Timeout:
                 return got
 
     def silent_for(self, seconds: float) -> bool:
