@@ -206,6 +206,16 @@ class ChatPeer:
         self.lines.pop()
         return False
 
+    def wait_online(self, count: int, timeout: float = 5.0) -> str:
+        """Ask ``/who`` until the server counts ``count`` online; return its answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.say("/who")
+            line = self.expect(" online: ", timeout=max(0.1, deadline - time.monotonic()))
+            if line.startswith(f"{count} online") or time.monotonic() > deadline:
+                return line
+            time.sleep(0.05)  # polling the server's view; the answer is checked by the caller
+
     def close(self) -> None:
         self.sock.close()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
 import re
 import signal
 import socket
@@ -195,13 +197,7 @@ def test_burst_of_60_vanishing_clients(server_factory):
         for peer in crowd:
             peer.reset()
         with server.connect("late") as late:
-            late.say("/who")
-            line = late.expect("online:")
-            deadline = time.monotonic() + 5
-            while not line.startswith("2 online") and time.monotonic() < deadline:
-                late.say("/who")
-                line = late.expect("online:")
-            assert line == "2 online: watcher, late"
+            assert late.wait_online(2) == "2 online: watcher, late"
             watcher_text = "\n".join(watcher.read_for(1.5))
         # Everyone who vanished is reported gone exactly once, one by one or coalesced.
         named = re.findall(r"\b(c\d+) left the chat\.", watcher_text)
@@ -471,3 +467,26 @@ def test_timeout_helper_raises():
     finally:
         a.close()
         b.close()
+
+
+def test_garbage_from_many_clients_never_takes_the_server_down(server_factory):
+    server = server_factory("--max-line-bytes", "256", "--handshake-timeout", "1")
+    rng = random.Random(1234)
+    with server.connect("watcher") as watcher:
+        for n in range(40):
+            peer = ChatPeer.connect(*server.address)
+            garbage = rng.randbytes(rng.randint(0, 3000))
+            if n % 2:  # half of them get past the handshake first
+                peer.join(f"g{n}")
+            with contextlib.suppress(OSError):
+                peer.send_raw(garbage)
+            if n % 3:
+                peer.reset()
+            else:
+                peer.close()
+        assert watcher.wait_online(1) == "1 online: watcher"
+        with server.connect("after") as after:
+            after.say("still serving")
+            assert watcher.expect("still serving").endswith("after: still serving")
+    assert server.proc.poll() is None
+    assert "Traceback" not in server.log()
