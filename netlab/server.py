@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import itertools
 import json
 import logging
 import os
@@ -387,14 +388,15 @@ class Room:
         return p.nick_taken(nick) if other is not None and other is not me else None
 
     def join(self, client: Client) -> None:
-        names = [c.nick for c in self.members.values()]
+        # Only the first few names: listing everyone to every newcomer would cost O(N^2).
+        others = len(self.members)
+        names = [c.nick for c in itertools.islice(self.members.values(), self.WELCOME_NAMES)]
         self.members[client.key] = client
         self._own[client] = []  # a newcomer gets nothing said before it arrived
-        online = len(names) + 1
-        shown = ", ".join(names[: self.WELCOME_NAMES])
-        if len(names) > self.WELCOME_NAMES:
-            shown += f" and {len(names) - self.WELCOME_NAMES} more"
-        welcome = f"{p.CONNECTED} {online} online" + (f": you, {shown}." if names else ": you.")
+        shown = ", ".join(names)
+        if others > len(names):
+            shown += f" and {others - len(names)} more"
+        welcome = f"{p.CONNECTED} {others + 1} online" + (f": you, {shown}." if names else ": you.")
         client.send(welcome + " Type /help for commands.")
         self.joins.add(client.nick, exclude=client.key)
         self.on_change()
