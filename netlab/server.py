@@ -24,6 +24,8 @@ import json
 import logging
 import os
 import signal
+import socket
+import struct
 import sys
 import time
 from collections import deque
@@ -318,6 +320,10 @@ class Client(asyncio.Protocol):
             )
         if self.transport is not None:
             if abort:
+                # A reset, not a FIN: the kernel then frees what the peer never read.
+                sock = self.transport.get_extra_info("socket")
+                with contextlib.suppress(OSError, AttributeError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.transport.abort()
             else:
                 self.transport.close()

@@ -224,7 +224,9 @@ def test_slow_reader_is_disconnected_and_others_keep_chatting(server_factory):
                 sent += 1
             fast.expect(f"talker: {sent - 1} ")
         assert re.search(r"slow \(127\.0\.0\.1:\d+\) is not reading", server.log())
-        fast.expect("slow left the chat.", timeout=10)
+        if "slow left the chat." not in fast.lines:  # it may have come amid the chat
+            fast.expect("slow left the chat.", timeout=10)
+        assert fast.lines.count("slow left the chat.") == 1
         talker.say("still here")
         assert fast.expect("still here")
         slow.close()
