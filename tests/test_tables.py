@@ -1,0 +1,75 @@
+"""netlab.tables: the one table template every command prints through."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from netlab import tables
+
+HEADERS = {"proto": "Proto", "recv_q": "Recv-Q", "nick": "Nick"}
+ROWS = [
+    {"proto": "tcp", "recv_q": 0, "nick": "alice"},
+    {"proto": "tcp6", "recv_q": 1200, "nick": None},
+]
+
+
+def test_table_shows_titles_and_dash_for_unknown() -> None:
+    text = tables.render(ROWS, HEADERS)
+    header, rule, first, second = text.splitlines()
+    assert header.split() == ["Proto", "Recv-Q", "Nick"]
+    assert set(rule.replace(" ", "")) == {"-"}
+    assert first.split() == ["tcp", "0", "alice"]
+    assert second.split() == ["tcp6", "1200", "-"]
+
+
+def test_numbers_align_right_and_numeric_text_stays_as_typed() -> None:
+    text = tables.render([{"n": 7, "nick": "007"}, {"n": 1200, "nick": "bob"}], ["n", "nick"])
+    lines = text.splitlines()
+    assert lines[2].startswith("   7  007")  # right-aligned number, "007" not parsed as 7
+
+
+def test_json_uses_keys_and_null() -> None:
+    assert json.loads(tables.render(ROWS, HEADERS, "json")) == ROWS
+
+
+def test_json_of_sequences_pairs_them_with_the_headers() -> None:
+    rows = json.loads(tables.render([("tcp", 1)], ["proto", "recv_q"], "json"))
+    assert rows == [{"proto": "tcp", "recv_q": 1}]
+
+
+def test_json_of_no_rows_is_an_empty_list() -> None:
+    assert tables.render([], HEADERS, "json") == "[]"
+
+
+def test_csv_has_key_header_and_empty_field_for_unknown() -> None:
+    parsed = list(csv.reader(io.StringIO(tables.render(ROWS, HEADERS, "csv"))))
+    assert parsed == [["proto", "recv_q", "nick"], ["tcp", "0", "alice"], ["tcp6", "1200", ""]]
+
+
+@pytest.mark.parametrize("fmt", ["github", "grid", "plain", "simple", "psql"])
+def test_tabulate_formats(fmt: str) -> None:
+    text = tables.render(ROWS, HEADERS, fmt)
+    assert "Recv-Q" in text and "alice" in text and "1200" in text
+    if fmt == "github":
+        assert all(line.startswith("|") for line in text.splitlines())
+
+
+def test_empty_table_keeps_its_header() -> None:
+    assert "Recv-Q" in tables.render([], HEADERS)
+
+
+def test_formats_lists_own_and_tabulate_names() -> None:
+    assert tables.FORMATS[:3] == ("table", "json", "csv")
+    assert {"github", "grid", "plain"} <= set(tables.FORMATS)
+
+
+def test_unknown_format_is_a_value_error_naming_the_choices() -> None:
+    with pytest.raises(ValueError, match="unknown format 'nope'.*github"):
+        tables.render(ROWS, HEADERS, "nope")
+    with pytest.raises(ValueError):
+        tables.check_format("nope")
+    assert tables.check_format("grid") == "grid"
