@@ -68,7 +68,7 @@ def test_formats_lists_own_and_tabulate_names() -> None:
 
 
 def test_unknown_format_is_a_value_error_naming_the_choices() -> None:
-    with pytest.raises(ValueError, match="unknown format 'nope'.*github"):
+    with pytest.raises(ValueError, match=r"unknown format 'nope'.*github"):
         tables.render(ROWS, HEADERS, "nope")
     with pytest.raises(ValueError):
         tables.check_format("nope")
