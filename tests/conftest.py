@@ -6,6 +6,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from helpers import ServerProcess, start_server
+from hypothesis import settings
+
+# A loaded 2-core CI machine must not turn a slow example into a failure.
+settings.register_profile("netlab", deadline=None)
+settings.load_profile("netlab")
 
 
 @pytest.fixture
