@@ -1,0 +1,490 @@
+"""Scenario files for ``netlab simulate``: the YAML format, its validation and its loading.
+
+The format is a contract, written down in docs/scenarios.md. Validation is pydantic's; this
+module only turns pydantic's errors into one line each that names the file, the place in it
+(``bots[0].script[2].at``) and what is wrong, so that a typo never ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+PROTOCOLS = ("netlab", "handout", "lines")
+Protocol = Literal["netlab", "handout", "lines"]
+NETLAB_ONLY_ACTIONS = ("login", "kick")
+"""Steps that need netlab's commands; against the handout's server or a line relay they cannot
+work, so the scenario is refused before anything connects (docs/scenarios.md)."""
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot run: the message names the file, the place and the problem."""
+
+
+# ---- value types -----------------------------------------------------------------------------
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m)\s*")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0}
+
+
+def parse_duration(value: Any) -> float:
+    """``250ms``, ``2s``, ``1.5m`` -> seconds. A bare 0 is allowed (it needs no unit); other
+    bare numbers are refused, since ``after: 500`` could mean ms or s."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    if isinstance(value, str) and (m := _DURATION.fullmatch(value)):
+        return float(m.group(1)) * _UNIT[m.group(2)]
+    raise ValueError(
+        f"bad duration {value!r}: write a number with ms, s or m, such as 250ms, 2s or 1.5m"
+    )
+
+
+def parse_percentage(value: Any) -> float:
+    """``99.5%`` -> 0.995."""
+    if isinstance(value, str) and (m := re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*%\s*", value)):
+        number = float(m.group(1))
+        if number <= 100:
+            return number / 100
+    raise ValueError(f"bad percentage {value!r}: write 0% to 100%, such as 100% or 99.5%")
+
+
+def parse_target(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) -> (host, port); ValueError says what is wrong."""
+    m = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\s]+):(\d+)", value.strip())
+    if not m:
+        raise ValueError(f"bad target {value!r}: write HOST:PORT, such as 127.0.0.1:55555")
+    host, port = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    if not 1 <= int(port) <= 65535:
+        raise ValueError(f"bad target {value!r}: the port must be 1-65535")
+    return host, int(port)
+
+
+def _target(value: Any) -> Any:
+    if isinstance(value, str):
+        parse_target(value)
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Fraction = Annotated[float, BeforeValidator(parse_percentage)]
+Text = Annotated[str, Field(min_length=1)]
+
+
+class Strict(BaseModel):
+    """Every model of the format: unknown keys are errors, values are not coerced from
+    unrelated types (a nick of 7 is a mistake, not "7")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _one_line(text: str) -> str:
+    if "\n" in text or "\r" in text:
+        raise ValueError("must be one line: a newline would end the message early")
+    return text
+
+
+# ---- the script of one bot --------------------------------------------------------------------
+
+
+class Step(Strict):
+    at: Seconds | None = Field(None, description="time from the start of the run")
+    after: Seconds | None = Field(None, description="time after the previous step ended")
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> Step:
+        if self.at is not None and self.after is not None:
+            raise ValueError("give `at` or `after`, not both")
+        return self
+
+    @property
+    def action(self) -> str:
+        return self.do  # type: ignore[attr-defined]  (every subclass has `do`)
+
+
+class Join(Step):
+    do: Literal["join"]
+    outcome: Literal["connected", "refused"] = "connected"
+    """``refused``: this bot expects the server to turn it away (full, nick taken)."""
+
+
+class Say(Step):
+    do: Literal["say"]
+    text: Text
+
+    _line = field_validator("text")(_one_line)
+
+
+class Expect(Step):
+    do: Literal["expect"]
+    text: Text
+    within: Seconds = 5.0
+
+
+class Command(Step):
+    do: Literal["command"]
+    text: Text
+
+    @field_validator("text")
+    @classmethod
+    def _slash(cls, text: str) -> str:
+        if not text.startswith("/"):
+            raise ValueError("a command starts with /, such as /who; use `say` for chat")
+        return _one_line(text)
+
+
+class Login(Step):
+    do: Literal["login"]
+    password: Text
+
+
+class Kick(Step):
+    do: Literal["kick"]
+    nick: Text
+    reason: str = ""
+
+
+class Wait(Step):
+    do: Literal["wait"]
+    for_: Seconds = Field(alias="for")
+
+
+class Leave(Step):
+    do: Literal["leave"]
+
+
+class Drop(Step):
+    do: Literal["drop"]
+
+
+class Reconnect(Step):
+    do: Literal["reconnect"]
+
+
+STEP_TYPES: dict[str, type[Step]] = {
+    cls.model_fields["do"].annotation.__args__[0]: cls  # type: ignore[union-attr]
+    for cls in (Join, Say, Expect, Command, Login, Kick, Wait, Leave, Drop, Reconnect)
+}
+ACTIONS = tuple(STEP_TYPES)
+_TAG = "="  # tags carry this so that error places can leave them out (see _place)
+
+
+def _step_tag(value: Any) -> str | None:
+    action = value.get("do") if isinstance(value, dict) else getattr(value, "do", None)
+    return f"{_TAG}{action}" if action in STEP_TYPES else None
+
+
+AnyStep = Annotated[
+    Annotated[Join, Tag(f"{_TAG}join")]
+    | Annotated[Say, Tag(f"{_TAG}say")]
+    | Annotated[Expect, Tag(f"{_TAG}expect")]
+    | Annotated[Command, Tag(f"{_TAG}command")]
+    | Annotated[Login, Tag(f"{_TAG}login")]
+    | Annotated[Kick, Tag(f"{_TAG}kick")]
+    | Annotated[Wait, Tag(f"{_TAG}wait")]
+    | Annotated[Leave, Tag(f"{_TAG}leave")]
+    | Annotated[Drop, Tag(f"{_TAG}drop")]
+    | Annotated[Reconnect, Tag(f"{_TAG}reconnect")],
+    Discriminator(
+        _step_tag,
+        custom_error_type="unknown_action",
+        custom_error_message="unknown action",
+    ),
+]
+
+Nick = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[\w-]+$")]
+
+
+class Bot(Strict):
+    """One bot with a script."""
+
+    nick: Nick
+    script: list[AnyStep] = Field(min_length=1)
+
+
+# ---- a group of bots alike -------------------------------------------------------------------
+
+
+class GroupJoin(Strict):
+    at: Seconds = 0.0
+    spread: Seconds = 0.0
+
+
+class Chatter(Strict):
+    every: Seconds
+    jitter: Seconds = 0.0
+    messages: list[Annotated[Text, BeforeValidator(_one_line)]] = Field(min_length=1)
+    until: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _sane(self) -> Chatter:
+        if self.every <= 0:
+            raise ValueError("`every` must be more than 0")
+        if self.jitter >= self.every:
+            raise ValueError("`jitter` must be less than `every`")
+        return self
+
+
+class GroupLeave(Strict):
+    at: Seconds
+    spread: Seconds = 0.0
+    how: Literal["leave", "drop"] = "leave"
+
+
+class Group(Strict):
+    group: Text
+    count: int = Field(ge=1, le=100_000)
+    nick: Annotated[str, Field(min_length=1)] = "{group}{i}"
+    join: GroupJoin = GroupJoin()
+    chatter: Chatter | None = None
+    leave: GroupLeave | None = None
+
+    @field_validator("nick")
+    @classmethod
+    def _pattern(cls, nick: str) -> str:
+        if "{i}" not in nick:
+            raise ValueError("must contain {i} (1..count), such as guest{i}")
+        return nick
+
+    def nicks(self) -> list[str]:
+        return [
+            self.nick.replace("{group}", self.group).replace("{i}", str(i))
+            for i in range(1, self.count + 1)
+        ]
+
+
+def _bot_tag(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"{_TAG}group" if "group" in value else f"{_TAG}bot"
+    return f"{_TAG}group" if isinstance(value, Group) else f"{_TAG}bot"
+
+
+AnyBot = Annotated[
+    Annotated[Bot, Tag(f"{_TAG}bot")] | Annotated[Group, Tag(f"{_TAG}group")],
+    Discriminator(_bot_tag),
+]
+
+
+# ---- the rest of a scenario ----------------------------------------------------------------
+
+
+class ServeOptions(Strict):
+    """Settings of the embedded ``netlab serve``: its options, with _ for -."""
+
+    max_clients: int | None = Field(None, ge=1)
+    admin_password: Text | None = None
+    handshake_timeout: Seconds | None = None
+    max_line_bytes: int | None = Field(None, ge=64)
+    rate_limit: float | None = Field(None, ge=0)
+    log_level: Literal["debug", "info", "warning", "error"] | None = None
+
+    def arguments(self) -> list[str]:
+        """As ``netlab serve`` command-line options."""
+        args = []
+        for name, value in self.model_dump(exclude_none=True).items():
+            args += [
+                f"--{name.replace('_', '-')}",
+                f"{value:g}" if isinstance(value, float) else str(value),
+            ]
+        return args
+
+
+class ServerSpec(Strict):
+    target: Annotated[str, BeforeValidator(_target)] | None = None
+    protocol: Protocol = "netlab"
+    options: ServeOptions = ServeOptions()
+
+
+class Expectations(Strict):
+    delivery: Fraction | None = None
+    latency_p50: Seconds | None = None
+    latency_p95: Seconds | None = None
+    latency_p99: Seconds | None = None
+    latency_max: Seconds | None = None
+    errors: int = Field(0, ge=0)
+    kicked: list[Nick] | None = None
+
+
+class Observe(Strict):
+    sockets: list[Seconds] = []
+
+
+class Scenario(Strict):
+    name: Text
+    description: str = ""
+    seed: int = 0
+    duration: Seconds | None = None
+    server: ServerSpec = ServerSpec()
+    bots: list[AnyBot] = Field(min_length=1)
+    expect: Expectations = Expectations()
+    observe: Observe = Observe()
+
+    def nicks(self) -> list[str]:
+        """Every bot's nick, groups expanded, in file order."""
+        return [nick for _, nick in self._places()]
+
+    def _places(self) -> Iterator[tuple[str, str]]:
+        for index, bot in enumerate(self.bots):
+            if isinstance(bot, Bot):
+                yield f"bots[{index}].nick", bot.nick
+            else:
+                for nick in bot.nicks():
+                    yield f"bots[{index}].nick", nick
+
+    def problems(self) -> list[str]:
+        """What pydantic cannot see in one field: names used twice, unknown names, bots that
+        would chatter forever, scripts that speak before they join."""
+        found = []
+        seen: dict[str, str] = {}
+        for place, nick in self._places():
+            key = nick.casefold()
+            if key in seen:
+                found.append(f"{place}: nick {nick!r} is used twice (also at {seen[key]})")
+            seen.setdefault(key, place)
+        for nick in self.expect.kicked or []:
+            if nick.casefold() not in seen:
+                found.append(f"expect.kicked: {nick!r} is not a bot of this scenario")
+        for index, bot in enumerate(self.bots):
+            if isinstance(bot, Bot):
+                found += _script_problems(f"bots[{index}].script", bot.script)
+            elif bot.chatter and bot.chatter.until is None and not bot.leave and not self.duration:
+                found.append(
+                    f"bots[{index}].chatter: it would never end: give chatter.until, a leave, "
+                    "or the scenario a duration"
+                )
+        return found
+
+    def protocol_problems(self, protocol: str) -> list[str]:
+        """Steps that ``protocol`` cannot carry out (docs/scenarios.md, "Protocols")."""
+        if protocol == "netlab":
+            return []
+        return [
+            f"bots[{index}].script[{number}]: `{step.action}` needs the netlab protocol "
+            f"(this run uses {protocol})"
+            for index, bot in enumerate(self.bots)
+            if isinstance(bot, Bot)
+            for number, step in enumerate(bot.script)
+            if step.action in NETLAB_ONLY_ACTIONS
+        ]
+
+
+def _script_problems(place: str, script: list[Step]) -> list[str]:
+    connected = False
+    found = []
+    for number, step in enumerate(script):
+        action = step.action
+        if action == "join":
+            if connected:
+                found.append(f"{place}[{number}]: `join` while connected (use reconnect)")
+            connected = getattr(step, "outcome", "connected") == "connected"
+        elif action == "wait":
+            continue
+        elif not connected:
+            found.append(f"{place}[{number}]: `{action}` before the bot has joined")
+        elif action in ("leave", "drop"):
+            connected = False
+    return found
+
+
+# ---- loading ---------------------------------------------------------------------------------
+
+
+def _place(loc: tuple[int | str, ...]) -> str:
+    """``('bots', 0, '=bot', 'script', 2, '=say', 'at')`` -> ``bots[0].script[2].at``: union
+    tags are pydantic's bookkeeping, not places in the file."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not part.startswith(_TAG):
+            text += f".{part}" if text else part
+    return text or "(top level)"
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required, but missing"
+    if kind == "unknown_action":
+        given = error["input"].get("do") if isinstance(error["input"], dict) else None
+        what = f"unknown action {given!r}" if given is not None else "no action (`do:`)"
+        return f"{what}; the actions are {', '.join(ACTIONS)}"
+    if kind == "string_pattern_mismatch":
+        return f"{error['input']!r} is not a nickname: use letters, digits, _ and -"
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind == "literal_error":
+        return f"{error['input']!r} is not one of {error['ctx']['expected']}"
+    return error["msg"][0].lower() + error["msg"][1:]
+
+
+def validation_errors(error: ValidationError) -> list[str]:
+    """pydantic's errors as ``place: what is wrong`` lines."""
+    found = []
+    for each in error.errors(include_url=False):
+        found.append(f"{_place(each['loc'])}: {_message(each)}")
+    return found
+
+
+def resolve_path(path: Path) -> list[Path]:
+    """The scenario files ``path`` names: the file itself, ``path`` + ``.yaml``/``.yml``, or
+    every such file in a directory, in name order."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        if not files:
+            raise ScenarioError(f"{path}: no .yaml or .yml scenario files in this directory")
+        return files
+    if path.is_file():
+        return [path]
+    for suffix in (".yaml", ".yml"):
+        candidate = path.with_name(path.name + suffix)
+        if candidate.is_file():
+            return [candidate]
+    raise ScenarioError(f"{path}: no such scenario (tried {path.name}, .yaml and .yml)")
+
+
+def parse(document: Any, source: str = "<scenario>") -> Scenario:
+    """A scenario from its YAML document; ScenarioError lists every problem found."""
+    if not isinstance(document, dict):
+        raise ScenarioError(f"{source}: a scenario is a mapping with name, bots, ...")
+    try:
+        scenario = Scenario.model_validate(document)
+    except ValidationError as error:
+        lines = validation_errors(error)
+        raise ScenarioError("\n".join(f"{source}: {line}" for line in lines)) from None
+    problems = scenario.problems()
+    if problems:
+        raise ScenarioError("\n".join(f"{source}: {line}" for line in problems))
+    return scenario
+
+
+def load(path: Path) -> Scenario:
+    """Read and validate one scenario file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioError(f"{path}: cannot read it: {error}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ScenarioError(f"{path}{where}: not valid YAML: {problem}") from None
+    return parse(document, str(path))

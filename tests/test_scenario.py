@@ -1,0 +1,140 @@
+"""The scenario format: every kind of mistake is named with its file and place, never a
+traceback; valid files load into the models the engine runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netlab.scenario import ScenarioError, load, parse, parse_duration, resolve_path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+
+
+def minimal(**changes):
+    document = {"name": "t", "bots": [{"nick": "alice", "script": [{"do": "join"}]}]}
+    document.update(changes)
+    return document
+
+
+def error_of(document) -> str:
+    with pytest.raises(ScenarioError) as caught:
+        parse(document, "s.yaml")
+    return str(caught.value)
+
+
+def test_unknown_key_is_named_with_its_place():
+    bots = [{"nick": "a", "script": [{"do": "join"}, {"do": "say", "text": "x", "colour": 1}]}]
+    assert error_of(minimal(bots=bots)) == "s.yaml: bots[0].script[1].colour: unknown key"
+    assert error_of(minimal(volume=11)) == "s.yaml: volume: unknown key"
+
+
+def test_unknown_action_lists_the_actions():
+    message = error_of(minimal(bots=[{"nick": "a", "script": [{"do": "join"}, {"do": "dance"}]}]))
+    assert message.startswith("s.yaml: bots[0].script[1]: unknown action 'dance'; the actions")
+    assert "reconnect" in message
+
+
+def test_bad_duration():
+    bots = [{"nick": "a", "script": [{"do": "join"}, {"do": "say", "text": "x", "at": "5h"}]}]
+    message = error_of(minimal(bots=bots))
+    assert message.startswith("s.yaml: bots[0].script[1].at: bad duration '5h'")
+    assert "500" in error_of(minimal(duration=500))  # a bare number has no unit
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("250ms", 0.25), ("2s", 2.0), ("1.5m", 90.0), (0, 0.0), (" 3 s ", 3.0)]
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_missing_name():
+    document = minimal()
+    del document["name"]
+    assert error_of(document) == "s.yaml: name: required, but missing"
+    assert "bots[0].nick: required" in error_of(minimal(bots=[{"script": [{"do": "join"}]}]))
+
+
+@pytest.mark.parametrize("value", ["120%", "ninety", 1, "-5%"])
+def test_bad_percentage(value):
+    message = error_of(minimal(expect={"delivery": value}))
+    assert message.startswith("s.yaml: expect.delivery: bad percentage")
+
+
+def test_percentage_is_a_fraction():
+    assert parse(minimal(expect={"delivery": "99.5%"})).expect.delivery == pytest.approx(0.995)
+
+
+def test_login_and_kick_need_the_netlab_protocol():
+    script = [{"do": "join"}, {"do": "login", "password": "pw"}, {"do": "kick", "nick": "b"}]
+    scenario = parse(minimal(bots=[{"nick": "a", "script": script}]))
+    assert scenario.protocol_problems("netlab") == []
+    assert scenario.protocol_problems("handout") == [
+        "bots[0].script[1]: `login` needs the netlab protocol (this run uses handout)",
+        "bots[0].script[2]: `kick` needs the netlab protocol (this run uses handout)",
+    ]
+
+
+def test_server_options_are_netlab_serve_options():
+    scenario = parse(minimal(server={"options": {"max_clients": 6, "admin_password": "pw"}}))
+    assert scenario.server.options.arguments() == ["--max-clients", "6", "--admin-password", "pw"]
+    message = error_of(minimal(server={"options": {"max_clientz": 6}}))
+    assert message == "s.yaml: server.options.max_clientz: unknown key"
+
+
+def test_bad_target_and_protocol():
+    message = error_of(minimal(server={"target": "nowhere", "protocol": "irc"}))
+    assert "server.target: bad target 'nowhere'" in message
+    assert "server.protocol: 'irc' is not one of" in message
+
+
+def test_cross_checks_name_the_place():
+    twice = [{"nick": "a", "script": [{"do": "join"}]}, {"group": "g", "count": 2, "nick": "A{i}"}]
+    twice.append({"nick": "A1", "script": [{"do": "join"}]})
+    assert "bots[2].nick: nick 'A1' is used twice" in error_of(minimal(bots=twice))
+    early = [{"nick": "a", "script": [{"do": "say", "text": "hi"}]}]
+    assert "bots[0].script[0]: `say` before the bot has joined" in error_of(minimal(bots=early))
+    assert "expect.kicked: 'bob'" in error_of(minimal(expect={"kicked": ["bob"]}))
+    forever = [{"group": "g", "count": 2, "chatter": {"every": "1s", "messages": ["x"]}}]
+    assert "bots[0].chatter: it would never end" in error_of(minimal(bots=forever))
+
+
+def test_at_and_after_together():
+    bots = [{"nick": "a", "script": [{"do": "join", "at": "1s", "after": "1s"}]}]
+    assert "bots[0].script[0]: give `at` or `after`, not both" in error_of(minimal(bots=bots))
+
+
+def test_several_problems_are_all_reported():
+    bots = [{"nick": "a b", "script": [{"do": "join", "at": "x"}]}]
+    lines = error_of(minimal(bots=bots, seed="x")).splitlines()
+    assert len(lines) == 3
+
+
+def test_yaml_syntax_error_names_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nbots: [\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"broken.yaml:3:1: not valid YAML"):
+        load(path)
+
+
+def test_groups_expand():
+    group = {"group": "guests", "count": 3, "nick": "guest{i}"}
+    assert parse(minimal(bots=[group])).nicks() == ["guest1", "guest2", "guest3"]
+
+
+def test_resolve_path(tmp_path):
+    (tmp_path / "b.yaml").write_text("x")
+    (tmp_path / "a.yml").write_text("x")
+    assert resolve_path(tmp_path / "b") == [tmp_path / "b.yaml"]
+    assert resolve_path(tmp_path) == [tmp_path / "a.yml", tmp_path / "b.yaml"]
+    with pytest.raises(ScenarioError, match="no such scenario"):
+        resolve_path(tmp_path / "c")
+
+
+@pytest.mark.parametrize("name", ["demo", "crowd", "handout"])
+def test_shipped_scenarios_are_valid(name):
+    scenario = load(SCENARIOS / f"{name}.yaml")
+    assert scenario.name == name
