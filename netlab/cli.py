@@ -120,5 +120,227 @@ def serve(
     raise typer.Exit(run(config))
 
 
+# ---- netlab chat ---------------------------------------------------------------------------
+
+
+class ChatProtocol(str, Enum):
+    netlab = "netlab"
+    handout = "handout"
+
+
+@app.command()
+def chat(
+    host: str = typer.Option("127.0.0.1", help="Server address (a name, IPv4 or IPv6)."),
+    port: int = typer.Option(55555, min=1, max=65535, help="Server TCP port."),
+    nick: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        help="Your nickname (1-32 letters, digits, _ or -). Asked for when not given;"
+        " in piped mode the first input line is taken.",
+    ),
+    protocol: ChatProtocol = typer.Option(
+        ChatProtocol.netlab,
+        help="netlab: line protocol with server commands; handout: talk to the handout's"
+        " server as its client.py does.",
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Log connection events and errors with detail on standard error."
+    ),
+) -> None:
+    """Chat in the terminal; with standard input from a pipe or file, send its lines and print
+    what arrives."""
+    from netlab.client import ChatConfig, run
+
+    config = ChatConfig(host=host, port=port, nick=nick, protocol=protocol.value, debug=debug)
+    raise typer.Exit(run(config))
+
+
+# ---- netlab bench --------------------------------------------------------------------------
+
+
+class BenchProtocol(str, Enum):
+    netlab = "netlab"
+    handout = "handout"
+    lines = "lines"
+
+
+class BenchFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def bench(
+    target: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        metavar="HOST:PORT",
+        help="Server to measure; unset: start a `netlab serve` for the run (rate limit off).",
+    ),
+    protocol: BenchProtocol = typer.Option(
+        BenchProtocol.netlab,
+        help="netlab: NICK handshake with a line; handout: bare nickname, as the handout's"
+        " client; lines: any line relay with no handshake (ncat --chat).",
+    ),
+    clients: int = typer.Option(200, min=2, help="Connections to join, senders included."),
+    senders: int = typer.Option(20, min=1, help="How many of the clients send."),
+    messages: int = typer.Option(200, min=0, help="Messages each sender sends."),
+    rate: float = typer.Option(
+        0.0, min=0, help="Messages per second per sender; 0: as fast as possible."
+    ),
+    size: int = typer.Option(32, help="Payload bytes per message (27 to 3000)."),
+    output_format: BenchFormat = typer.Option(
+        BenchFormat.table, "--format", help="A table for people or JSON for scripts."
+    ),
+) -> None:
+    """Measure fan-out: join clients, send, count every copy, report rate, latency and cost."""
+    from netlab.bench import BenchConfig, run
+
+    config = BenchConfig(
+        target=target,
+        protocol=protocol.value,
+        clients=clients,
+        senders=senders,
+        messages=messages,
+        rate=rate,
+        size=size,
+        format=output_format.value,
+    )
+    raise typer.Exit(run(config))
+
+
+# ---- netlab sockets ------------------------------------------------------------------------
+
+
+class SocketKind(str, Enum):
+    tcp = "tcp"
+    tcp4 = "tcp4"
+    tcp6 = "tcp6"
+    udp = "udp"
+    inet = "inet"
+
+
+@app.command()
+def sockets(
+    port: Optional[int] = typer.Option(  # noqa: UP045
+        None,
+        "--port",
+        "-p",
+        min=1,
+        max=65535,
+        help="Keep sockets whose local or remote port is this (the LISTEN socket and both ends"
+        " of each connection), and add the Side column.",
+    ),
+    state: Optional[list[str]] = typer.Option(  # noqa: UP045
+        None,
+        "--state",
+        "-s",
+        help="Keep sockets in this TCP state (repeatable), e.g. TIME_WAIT, CLOSE_WAIT."
+        " Default: LISTEN and ESTABLISHED.",
+        show_default=False,
+    ),
+    all_states: bool = typer.Option(False, "--all", "-a", help="Keep sockets in every state."),
+    pid: Optional[int] = typer.Option(  # noqa: UP045
+        None, help="Keep the sockets of this process only."
+    ),
+    kind: SocketKind = typer.Option(
+        SocketKind.tcp, help="Which sockets: tcp, tcp4, tcp6, udp, inet."
+    ),
+    output_format: str = typer.Option(
+        "table",
+        "--format",
+        "-f",
+        help="table (for people), json, csv, or any tabulate format: github, grid, plain, ...",
+    ),
+    watch: bool = typer.Option(
+        False, "--watch", "-w", help="Redraw in place, marking new and gone sockets; Ctrl-C ends."
+    ),
+    interval: float = typer.Option(1.0, min=0.05, help="Seconds between --watch frames."),
+) -> None:
+    """Netstat for the chat port: who holds which socket, in what state, with which nickname."""
+    from netlab.sockwatch import SocketsConfig, run
+
+    try:
+        config = SocketsConfig(
+            port=port,
+            states=frozenset(state) if state else None,
+            all_states=all_states,
+            pid=pid,
+            kind=kind.value,
+            fmt=output_format,
+            watch=watch,
+            interval=interval,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    raise typer.Exit(run(config))
+
+
+# ---- netlab simulate -----------------------------------------------------------------------
+
+
+class SimProtocol(str, Enum):
+    netlab = "netlab"
+    handout = "handout"
+    lines = "lines"
+
+
+@app.command()
+def simulate(
+    path: Path = typer.Argument(
+        ...,
+        help="A scenario file (.yaml/.yml may be left off: scenarios/demo), or a directory to"
+        " run every scenario in it.",
+        show_default=False,
+    ),
+    target: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        help="HOST:PORT of a server already running (default: the scenario's, else an embedded"
+        " netlab serve).",
+        show_default=False,
+    ),
+    protocol: Optional[SimProtocol] = typer.Option(  # noqa: UP045
+        None,
+        help="How the bots speak: netlab, handout (the handout's client) or lines (a plain line"
+        " chat such as ncat --chat). Default: the scenario's, else netlab.",
+        show_default=False,
+    ),
+    speed: float = typer.Option(
+        1.0, help="Scale every time in the scenario: 2 runs twice as fast."
+    ),
+    seed: Optional[int] = typer.Option(  # noqa: UP045
+        None,
+        help="Seed for the bots' random choices (default: the scenario's).",
+        show_default=False,
+    ),
+    report: Optional[Path] = typer.Option(  # noqa: UP045
+        None, dir_okay=False, help="Write the report as JSON to this file.", show_default=False
+    ),
+    transcript: Optional[Path] = typer.Option(  # noqa: UP045
+        None,
+        dir_okay=False,
+        help="Write every line every bot sent and received, timestamped, to this file.",
+        show_default=False,
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the verdict."),
+) -> None:
+    """Run scripted chat bots from a YAML scenario; check delivery and latency.
+
+    Exit status: 0 all expectations held, 1 one failed, 2 invalid scenario or arguments,
+    3 the target could not be reached.
+    """
+    from netlab.simulate import SimulateConfig, simulate
+
+    config = SimulateConfig(
+        path=path,
+        target=target,
+        protocol=protocol.value if protocol else None,
+        speed=speed,
+        seed=seed,
+        report=report,
+        transcript=transcript,
+        quiet=quiet,
+    )
+    raise typer.Exit(simulate(config))
+
+
 def main() -> None:
     app()
