@@ -359,26 +359,29 @@ class BenchClient(asyncio.Protocol):
     # -- counting --
 
     def count(self, data: bytes) -> None:
+        # ``tail`` is the end of the stream so far, so that a marker cut over two (or more)
+        # receives is counted once, in the receive that completes it.
         tail = self.tail
         copies = data.count(MARK)
         if tail:
             copies += (tail[-1:] + data[:1]).count(MARK)
         own = 0
         if self.own:
+            keep = len(self.own) - 1
             own = data.count(self.own)
             if tail:
-                own += (tail + data[: len(self.own) - 1]).count(self.own)
-            self.tail = data[-(len(self.own) - 1) :]
+                own += (tail + data[:keep]).count(self.own)
+            self.tail = data[-keep:] if len(data) >= keep else (tail + data)[-keep:]
             if not self.bench.rate_limited and b"Slow down" in data:
                 self.bench.rate_limited = True
         else:
             self.tail = data[-1:]
-        if copies:
+        if copies or own or self.probe:
             now = time.perf_counter()
             if own:
                 self.bench.echoed += own
-                copies -= own
-            self.bench.counted(copies, now)
+            if copies or own:
+                self.bench.counted(copies - own, now)
             if self.probe:
                 self.sample(data, now)
 

@@ -1,0 +1,290 @@
+"""``netlab bench`` counts right: joined, sent, expected and delivered copies, at small sizes.
+
+Speed is not tested here (benchmarks are commands: bench/compare.py); every run is a few
+hundred copies on 127.0.0.1, bounded by pytest's timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import selectors
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from helpers import HANDOUT, NETLAB
+
+from netlab import bench as b
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def run_bench(*args: str, timeout: float = 25) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*NETLAB, "bench", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def bench_json(*args: str) -> dict:
+    done = run_bench(*args, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def assert_counted(result: dict, clients: int, senders: int, messages: int) -> None:
+    assert result["joined"] == clients
+    assert result["sent"] == senders * messages
+    assert result["expected"] == senders * messages * (clients - 1)
+    assert result["delivered"] == result["expected"]
+    assert result["lost"] == 0
+    assert result["complete"] is True
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- against netlab serve ----------------------------------------------------------------
+
+
+def test_counts_every_copy_from_netlab_serve(server_factory):
+    server = server_factory("--rate-limit", "0", "--max-clients", "50")
+    result = bench_json(
+        *("--target", f"{server.host}:{server.port}", "--clients", "12", "--senders", "3"),
+        *("--messages", "20", "--size", "40"),
+    )
+    assert_counted(result, clients=12, senders=3, messages=20)
+    assert result["echoed"] == 0
+    assert result["latency_samples"] > 0
+    assert 0 < result["latency_ms_p50"] <= result["latency_ms_p99"] <= result["latency_ms_max"]
+    # The server is a local process: found by its port, measured by psutil.
+    assert result["server_rss_mb"] > 0
+    assert result["server_cpu_pct"] is not None
+
+
+def test_starts_its_own_server_without_a_target():
+    done = run_bench("--clients", "6", "--senders", "2", "--messages", "10")
+    assert done.returncode == 0, done.stderr
+    assert "copies delivered" in done.stdout
+    assert "netlab serve" in done.stdout  # the server row names the process it measured
+    rows = dict(line.split(None, 1) for line in done.stdout.splitlines() if line)
+    assert rows["copies"]  # a table, not JSON
+
+
+def test_handout_protocol_against_netlab_serve(server_factory):
+    server = server_factory("--rate-limit", "0")
+    result = bench_json(
+        *("--target", f"{server.host}:{server.port}", "--protocol", "handout"),
+        *("--clients", "5", "--senders", "2", "--messages", "5", "--rate", "50"),
+    )
+    assert_counted(result, clients=5, senders=2, messages=5)
+
+
+def test_a_rate_limited_server_loses_copies_and_says_why(server_factory):
+    server = server_factory("--rate-limit", "2", "--max-clients", "50")
+    done = run_bench(
+        *("--target", f"{server.host}:{server.port}", "--clients", "3", "--senders", "1"),
+        *("--messages", "60", "--format", "json"),
+    )
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    assert result["delivered"] < result["expected"]
+    assert any("rate-limit" in note for note in result["notes"])
+    assert "incomplete" in done.stderr
+
+
+# ---- against other servers ---------------------------------------------------------------
+
+
+class LineRelay:
+    """A ``lines`` server of the test's own: every chunk read from one client goes to all
+    others as it came (and back to the sender too when ``echo``)."""
+
+    def __init__(self, echo: bool = False) -> None:
+        self.echo = echo
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.setblocking(False)
+        self.port = self.listener.getsockname()[1]
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        self.clients: list[socket.socket] = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        while not self.stopping:
+            for key, _ in self.selector.select(0.05):
+                if key.fileobj is self.listener:
+                    conn, _ = self.listener.accept()
+                    self.selector.register(conn, selectors.EVENT_READ)
+                    self.clients.append(conn)
+                    continue
+                conn = key.fileobj
+                assert isinstance(conn, socket.socket)
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    self.selector.unregister(conn)
+                    self.clients.remove(conn)
+                    conn.close()
+                    continue
+                for other in self.clients:
+                    if other is not conn or self.echo:
+                        other.setblocking(True)
+                        other.sendall(data)
+                        other.setblocking(False)
+
+    def close(self) -> None:
+        self.stopping = True
+        self.thread.join(5)
+        for conn in self.clients:
+            conn.close()
+        self.selector.close()
+        self.listener.close()
+
+
+@pytest.fixture
+def relay() -> Iterator[LineRelay]:
+    server = LineRelay()
+    yield server
+    server.close()
+
+
+def test_counts_every_copy_from_a_plain_line_relay(relay):
+    result = bench_json(
+        *("--target", f"127.0.0.1:{relay.port}", "--protocol", "lines"),
+        *("--clients", "8", "--senders", "3", "--messages", "15"),
+    )
+    assert_counted(result, clients=8, senders=3, messages=15)
+    assert result["echoed"] == 0
+
+
+def test_copies_echoed_to_their_sender_are_not_deliveries():
+    relay = LineRelay(echo=True)
+    try:
+        result = bench_json(
+            *("--target", f"127.0.0.1:{relay.port}", "--protocol", "lines"),
+            *("--clients", "5", "--senders", "2", "--messages", "10"),
+        )
+    finally:
+        relay.close()
+    assert_counted(result, clients=5, senders=2, messages=10)
+    assert result["echoed"] == 2 * 10
+
+
+@pytest.mark.skipif(shutil.which("ncat") is None, reason="ncat is not installed")
+def test_counts_every_copy_from_ncat_chat():
+    port = free_port()
+    ncat = subprocess.Popen(
+        ["ncat", "-l", "127.0.0.1", str(port), "--chat", "--max-conns", "100"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_listening(port)
+        result = bench_json(
+            *("--target", f"127.0.0.1:{port}", "--protocol", "lines"),
+            *("--clients", "10", "--senders", "2", "--messages", "10"),
+        )
+    finally:
+        ncat.terminate()
+        ncat.wait(5)
+    assert_counted(result, clients=10, senders=2, messages=10)
+    assert result["server"].startswith("ncat")
+
+
+def test_counts_every_copy_from_the_handout_server():
+    port = free_port()
+    handout = subprocess.Popen(
+        [sys.executable, str(HANDOUT / "server.py"), "127.0.0.1", str(port), "20"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert handout.stdout is not None
+        assert b"listening" in handout.stdout.readline()
+        result = bench_json(
+            *("--target", f"127.0.0.1:{port}", "--protocol", "handout"),
+            *("--clients", "6", "--senders", "2", "--messages", "10"),
+        )
+    finally:
+        handout.kill()
+        handout.wait(5)
+        if handout.stdout is not None:
+            handout.stdout.close()
+    assert_counted(result, clients=6, senders=2, messages=10)
+
+
+def wait_listening(port: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+# ---- errors ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--size", "5"), "--size must be between"),
+        (("--senders", "30", "--clients", "10"), "--senders must be between"),
+        (("--target", "nohost"), "bad --target"),
+        (("--target", "127.0.0.1:99999"), "port must be"),
+    ],
+)
+def test_bad_arguments_are_told_in_one_line(args, message):
+    done = run_bench(*args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unreachable_target_is_an_error_without_traceback():
+    done = run_bench("--target", f"127.0.0.1:{free_port()}", "--clients", "3", "--senders", "1")
+    assert done.returncode == 1
+    assert "cannot connect" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# ---- the counting itself -----------------------------------------------------------------
+
+
+def chat_copies(count: int, sender: int = 1) -> bytes:
+    lines = []
+    for seq in range(count):
+        payload = b.PAYLOAD_FORMAT.format(sender=sender, kind=b.TIMED, seq=seq, sent_us=seq)
+        lines.append(f"[2026-01-01 00:00:00] b1-{sender}: {payload}....\n".encode())
+    return b"".join(lines)
+
+
+@pytest.mark.parametrize("own_sender", [None, 1])
+async def test_markers_cut_between_receives_are_counted_once(own_sender):
+    stream = b"1 user joined: x\n" + chat_copies(30) + chat_copies(5, sender=2)
+    for cut in range(1, len(stream) // 2, 7):
+        bench = b.Bench(b.BenchConfig(), epoch_ns=0)
+        bench.expected = 10**9
+        client = b.BenchClient(bench, 0, "n", own_sender, probe=True)
+        for start in range(0, len(stream), cut):
+            client.count(stream[start : start + cut])
+        if own_sender == 1:
+            assert (bench.delivered, bench.echoed) == (5, 30)
+        else:
+            assert (bench.delivered, bench.echoed) == (35, 0)
+        assert len(bench.samples) == 35  # every timed copy read once by the probe
