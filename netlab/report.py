@@ -1,0 +1,278 @@
+"""What ``netlab simulate`` says about a run: the expectations' verdicts, the summary on the
+terminal (through the one table template, netlab/tables.py) and the report JSON.
+
+The report's keys are a contract (docs/scenarios.md): they may grow, never change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from netlab import tables
+from netlab.bots import BotRun, RunResult, Tally
+
+PER_BOT_ROWS = 40
+"""Above this many bots the summary shows a row per group (and every bot with an error);
+the report file always has every bot."""
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float | None]:
+    """p50/p95/p99/max in ms by nearest rank, rounded to 0.01 ms; None without values."""
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 2)
+
+    return {"p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99), "max": round(ordered[-1], 2)}
+
+
+@dataclass
+class Verdict:
+    name: str
+    passed: bool
+    detail: str
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:g} ms"
+
+
+def evaluate(result: RunResult, totals: Tally) -> list[Verdict]:
+    """Every expectation of the scenario, plus ``errors`` (none allowed unless it says)."""
+    wanted = result.scenario.expect
+    verdicts = []
+    if wanted.delivery is not None:
+        ratio = totals.delivered / totals.expected if totals.expected else 1.0
+        verdicts.append(
+            Verdict(
+                f"delivery >= {wanted.delivery * 100:g}%",
+                ratio >= wanted.delivery,
+                f"{ratio * 100:.2f}% ({totals.delivered} of {totals.expected} copies)",
+            )
+        )
+    latency = percentiles(totals.latencies_ms)
+    for key in ("p50", "p95", "p99", "max"):
+        limit = getattr(wanted, f"latency_{key}")
+        if limit is None:
+            continue
+        measured = latency[key]
+        verdicts.append(
+            Verdict(
+                f"latency {key} <= {_ms(limit)}",
+                measured is None or measured <= limit * 1000,
+                "no copy delivered" if measured is None else f"{measured:g} ms",
+            )
+        )
+    errors = [f"{bot.nick}: {text}" for bot in result.bots for text in bot.errors]
+    shown = "; ".join(errors[:3]) + (f"; and {len(errors) - 3} more" if len(errors) > 3 else "")
+    verdicts.append(
+        Verdict(f"errors <= {wanted.errors}", len(errors) <= wanted.errors, shown or "none")
+    )
+    if wanted.kicked is not None:
+        kicked = [bot.nick for bot in result.bots if bot.kicked_by]
+        verdicts.append(
+            Verdict(
+                f"kicked: {', '.join(wanted.kicked) or 'nobody'}",
+                {n.casefold() for n in kicked} == {n.casefold() for n in wanted.kicked},
+                ", ".join(f"{b.nick} by {b.kicked_by}" for b in result.bots if b.kicked_by)
+                or "nobody was kicked",
+            )
+        )
+    return verdicts
+
+
+def outcome(bot: BotRun) -> str:
+    """How the bot's run went, in a few words."""
+    if bot.kicked_by:
+        return f"kicked by {bot.kicked_by}"
+    if bot.refused is not None:
+        return f"refused: {bot.refused}"
+    how = bot.ended or "-"
+    if bot.refusals:
+        how = f"refused as expected, then {how}"
+    return how
+
+
+def _bot_row(nick: str, tally: Tally, errors: int, how: str) -> dict[str, Any]:
+    latency = percentiles(tally.latencies_ms)
+    return {
+        "nick": nick,
+        "sent": tally.sent,
+        "expected": tally.expected,
+        "delivered": tally.delivered,
+        "lost": tally.lost,
+        "p50": latency["p50"],
+        "p99": latency["p99"],
+        "max": latency["max"],
+        "errors": errors,
+        "outcome": how,
+    }
+
+
+BOT_COLUMNS = {
+    "nick": "Bot",
+    "sent": "Sent",
+    "expected": "Expected",
+    "delivered": "Delivered",
+    "lost": "Lost",
+    "p50": "p50 ms",
+    "p99": "p99 ms",
+    "max": "max ms",
+    "errors": "Errors",
+    "outcome": "Outcome",
+}
+
+
+def _merge(tallies: Sequence[Tally]) -> Tally:
+    merged = Tally()
+    for tally in tallies:
+        merged.sent += tally.sent
+        merged.delivered += tally.delivered
+        merged.lost += tally.lost
+        merged.foreign += tally.foreign
+        merged.unexpected += tally.unexpected
+        merged.latencies_ms.extend(tally.latencies_ms)
+    return merged
+
+
+def bot_rows(result: RunResult) -> list[dict[str, Any]]:
+    """A row per bot, or per group when there are many bots (with every bot that erred)."""
+    ledger = result.ledger
+    if len(result.bots) <= PER_BOT_ROWS:
+        return [
+            _bot_row(bot.nick, ledger.tally(bot.nick), len(bot.errors), outcome(bot))
+            for bot in result.bots
+        ]
+    rows = []
+    by_group: dict[str, list[BotRun]] = {}
+    for bot in result.bots:
+        by_group.setdefault(bot.group or bot.nick, []).append(bot)
+    for name, members in by_group.items():
+        tally = _merge([ledger.tally(bot.nick) for bot in members])
+        errors = sum(len(bot.errors) for bot in members)
+        label = name if len(members) == 1 else f"{name} ({len(members)} bots)"
+        hows = sorted({outcome(bot) for bot in members})
+        rows.append(_bot_row(label, tally, errors, hows[0] if len(hows) == 1 else "mixed"))
+    return rows
+
+
+def totals_row(result: RunResult, totals: Tally) -> dict[str, Any]:
+    errors = sum(len(bot.errors) for bot in result.bots)
+    row = _bot_row(f"all {len(result.bots)} bots", totals, errors, "")
+    row["outcome"] = f"{totals.foreign} foreign" if totals.foreign else None
+    return row
+
+
+def build(result: RunResult, verdicts: list[Verdict], totals: Tally) -> dict[str, Any]:
+    """The report file's document."""
+    ledger = result.ledger
+    return {
+        "scenario": result.scenario.name,
+        "passed": all(v.passed for v in verdicts),
+        "duration_s": round(result.duration_s, 3),
+        "protocol": result.protocol,
+        "target": result.target,
+        "embedded_server": result.embedded,
+        "speed": result.speed,
+        "seed": result.seed,
+        "cut_by_duration": result.cut_by_duration,
+        "totals": {
+            "bots": len(result.bots),
+            "sent": totals.sent,
+            "expected": totals.expected,
+            "delivered": totals.delivered,
+            "lost": totals.lost,
+            "delivery_ratio": round(totals.delivered / totals.expected, 6)
+            if totals.expected
+            else None,
+            "errors": sum(len(bot.errors) for bot in result.bots),
+            "latency_ms": percentiles(totals.latencies_ms),
+            "foreign": totals.foreign,
+            "unexpected": totals.unexpected,
+        },
+        "bots": [
+            {
+                "nick": bot.nick,
+                "sent": (tally := ledger.tally(bot.nick)).sent,
+                "expected": tally.expected,
+                "delivered": tally.delivered,
+                "lost": tally.lost,
+                "latency_ms": percentiles(tally.latencies_ms),
+                "errors": list(bot.errors),
+                "outcome": outcome(bot),
+                "kicked_by": bot.kicked_by,
+                "refused": bot.refused,
+                "foreign": tally.foreign,
+                "unexpected": tally.unexpected,
+            }
+            for bot in result.bots
+        ],
+        "expectations": [
+            {"name": v.name, "passed": v.passed, "detail": v.detail} for v in verdicts
+        ],
+        "sockets": [{"at_s": shot.at_s, "rows": shot.rows} for shot in result.snapshots],
+        "engine": result.engine,
+    }
+
+
+def summary(
+    result: RunResult, verdicts: list[Verdict], totals: Tally, sockets_render=None
+) -> list[tuple[str, str]]:
+    """The summary as (style, text) blocks for a rich console: rich styles only the headings
+    and the verdict; tables come from tables.py as they are."""
+    blocks: list[tuple[str, str]] = []
+    scenario = result.scenario
+    where = f"embedded netlab serve on {result.target}" if result.embedded else result.target
+    head = f"{scenario.name}: {len(result.bots)} bots, {result.protocol} protocol, {where}"
+    head += f", {result.duration_s:.1f}s"
+    if result.speed != 1:
+        head += f" at speed {result.speed:g}"
+    if result.cut_by_duration:
+        head += " (stopped by its duration)"
+    blocks.append(("bold", head))
+    rows = bot_rows(result)
+    rows.append(totals_row(result, totals))
+    table = tables.render(rows, BOT_COLUMNS)
+    lines = table.split("\n")
+    # A rule above the totals row, as under a column of figures.
+    lines.insert(len(lines) - 1, lines[1])
+    blocks.append(("", "\n".join(lines)))
+    if len(result.bots) > PER_BOT_ROWS:
+        blocks.append(("dim", "(a row per group; every bot is in the --report file)"))
+    for shot in result.snapshots:
+        blocks.append(("bold", f"Sockets of the chat port at {shot.at_s:.1f}s"))
+        blocks.append(("", sockets_render(shot.rows) if sockets_render else str(shot.rows)))
+    blocks.append(("bold", "Expectations"))
+    table = tables.render(
+        [
+            {"result": "pass" if v.passed else "FAIL", "name": v.name, "detail": v.detail}
+            for v in verdicts
+        ],
+        {"result": "Result", "name": "Expectation", "detail": "Measured"},
+    )
+    blocks.append(("", table))
+    errors = [(bot.nick, text) for bot in result.bots for text in bot.errors]
+    if errors:
+        blocks.append(("bold red", "Errors"))
+        shown = "\n".join(f"  {nick}: {text}" for nick, text in errors[:20])
+        if len(errors) > 20:
+            shown += f"\n  ... and {len(errors) - 20} more (see the --report file)"
+        blocks.append(("red", shown))
+    return blocks
+
+
+def verdict_line(result: RunResult, verdicts: list[Verdict]) -> tuple[str, str]:
+    failed = [v for v in verdicts if not v.passed]
+    name = result.scenario.name
+    if failed:
+        return (
+            "bold red",
+            f"FAILED {name}: {len(failed)} of {len(verdicts)} expectations failed: "
+            + ", ".join(v.name for v in failed),
+        )
+    return ("bold green", f"PASSED {name}: all {len(verdicts)} expectations held")

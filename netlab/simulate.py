@@ -1,0 +1,328 @@
+"""``netlab simulate``: scenario files in, a summary, a report and an exit status out.
+
+The command's flow: find the scenario files, validate each (exit 2), start the embedded
+``netlab serve`` when there is no target, run the bots (``netlab.bots``) with a live progress
+line, then print the summary and write the report (``netlab.report``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from netlab.bots import RunResult, Simulation, Unreachable
+from netlab.scenario import Group, Scenario
+
+EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE = 0, 1, 2, 3
+SOCKET_ROWS_SHOWN = 24
+DEFAULT_RATE_LIMIT = 10.0
+"""``netlab serve``'s own default (messages a second per client, bursts of twice that)."""
+
+
+@dataclass
+class SimulateConfig:
+    """Everything ``netlab simulate`` was asked for."""
+
+    path: Path
+    target: str | None = None
+    protocol: str | None = None
+    speed: float = 1.0
+    seed: int | None = None
+    report: Path | None = None
+    transcript: Path | None = None
+    quiet: bool = False
+
+
+def needed_rate(scenario: Scenario, speed: float = 1.0) -> float:
+    """The rate limit (messages a second per client) the scenario's busiest bot needs so that
+    none of its messages is dropped, given bursts of twice the rate."""
+    rate = 0.0
+    for spec in scenario.bots:
+        if isinstance(spec, Group):
+            if spec.chatter is not None:
+                shortest = spec.chatter.every - spec.chatter.jitter
+                rate = max(rate, 1.25 * speed / shortest)
+            continue
+        times, clock = [], 0.0
+        for step in spec.script:
+            # Steps that wait on the network take time we cannot know: counting them as
+            # instant overestimates the need, which is the safe side.
+            clock = max(clock, step.at) if step.at is not None else clock + (step.after or 0)
+            if step.action == "wait":
+                clock += step.for_  # type: ignore[attr-defined]
+            elif step.action in ("say", "command", "login", "kick", "leave"):
+                times.append(clock / speed)
+        densest, first = 0, 0
+        for last, when in enumerate(times):
+            while when - times[first] >= 1.0:
+                first += 1
+            densest = max(densest, last - first + 1)
+        rate = max(rate, densest / 2)
+    return rate
+
+
+def server_arguments(scenario: Scenario, speed: float = 1.0) -> list[str]:
+    """``netlab serve`` options for the embedded server (docs/scenarios.md, "The embedded
+    server"): the scenario's options; room for every bot; the server's own rate limit unless
+    the scenario's bots would exceed it; warnings only in its log."""
+    options = scenario.server.options
+    args = options.arguments()
+    if options.max_clients is None:
+        args += ["--max-clients", str(max(100, len(scenario.nicks()) + 16))]
+    if options.rate_limit is None:
+        rate = needed_rate(scenario, speed)
+        if rate > DEFAULT_RATE_LIMIT:
+            args += ["--rate-limit", str(math.ceil(rate))]
+    if options.log_level is None:
+        args += ["--log-level", "warning"]
+    return args
+
+
+class EmbeddedServerError(Exception):
+    pass
+
+
+class EmbeddedServer:
+    """A ``netlab serve`` child process on a free loopback port, for one run."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, host: str, port: int, log: Any):
+        self.proc, self.host, self.port, self.log = proc, host, port, log
+
+    @classmethod
+    async def start(cls, arguments: list[str]) -> EmbeddedServer:
+        log = tempfile.TemporaryFile()  # noqa: SIM115 (kept open for the server's life)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "netlab", "serve", "--host", "127.0.0.1", "--port", "0", "--no-console"),
+            *arguments,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        except asyncio.TimeoutError:
+            line = b""
+        m = re.search(rb"listening on \[?([^\]\s]+?)\]?:(\d+)\s*$", line)
+        if not m:
+            server = cls(proc, "", 0, log)
+            await server.stop()
+            log.seek(0)
+            said = log.read().decode(errors="replace").strip()
+            log.close()
+            raise EmbeddedServerError(f"the embedded netlab serve did not start: {said}")
+        return cls(proc, m.group(1).decode(), int(m.group(2)), log)
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except asyncio.TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+        if self.proc.stdout is not None:
+            await self.proc.stdout.read()
+        self.log.close()
+
+
+def simulate(config: SimulateConfig) -> int:
+    """``netlab simulate``: run the scenario(s) at ``config.path``; returns the exit status."""
+    from netlab.scenario import ScenarioError, parse_target, resolve_path
+
+    errors = _stderr()
+    if not config.speed > 0:
+        errors.print("netlab simulate: --speed must be more than 0")
+        return EXIT_INVALID
+    if config.target is not None:
+        try:
+            parse_target(config.target)
+        except ValueError as error:
+            errors.print(f"netlab simulate: --target: {error}")
+            return EXIT_INVALID
+    try:
+        files = resolve_path(config.path)
+    except ScenarioError as error:
+        errors.print(str(error))
+        return EXIT_INVALID
+    statuses = []
+    for file in files:
+        naming = file.stem if len(files) > 1 else None
+        statuses.append(_simulate_file(file, config, naming))
+    if len(files) > 1 and not config.quiet:
+        passed = statuses.count(EXIT_PASSED)
+        _stdout().print(f"\n{passed} of {len(files)} scenarios passed", style="bold")
+    return max(statuses)
+
+
+def _stdout():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _named(path: Path | None, naming: str | None) -> Path | None:
+    """With several scenarios, FILE.json becomes FILE-<scenario>.json for each."""
+    if path is None or naming is None:
+        return path
+    return path.with_name(f"{path.stem}-{naming}{path.suffix}")
+
+
+def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> int:
+    from netlab import aio, report
+    from netlab.scenario import ScenarioError, load, parse_target
+
+    out, errors = _stdout(), _stderr()
+    try:
+        scenario = load(file)
+    except ScenarioError as error:
+        errors.print(str(error))
+        return EXIT_INVALID
+    protocol = config.protocol or scenario.server.protocol
+    problems = scenario.protocol_problems(protocol)
+    if problems:
+        errors.print("\n".join(f"{file}: {problem}" for problem in problems))
+        return EXIT_INVALID
+    target = config.target or scenario.server.target
+    address = parse_target(target) if target else None
+    transcript_path = _named(config.transcript, naming)
+    try:
+        transcript = open(transcript_path, "w", encoding="utf-8") if transcript_path else None  # noqa: SIM115
+    except OSError as error:
+        errors.print(f"netlab simulate: --transcript: {error}")
+        return EXIT_INVALID
+    try:
+        result = aio.run(_run(scenario, address, protocol, config, transcript))
+    except (Unreachable, EmbeddedServerError) as error:
+        errors.print(f"netlab simulate: {file}: {error}", style="bold red")
+        return EXIT_UNREACHABLE
+    except KeyboardInterrupt:
+        errors.print("netlab simulate: interrupted")
+        return 130
+    finally:
+        if transcript is not None:
+            transcript.close()
+    totals = result.ledger.totals()
+    verdicts = report.evaluate(result, totals)
+    if not config.quiet:
+        for style, text in report.summary(result, verdicts, totals, _sockets_renderer(result)):
+            out.print()
+            out.print(text, style=style or None, markup=False)
+        out.print()
+    style, text = report.verdict_line(result, verdicts)
+    out.print(text, style=style, markup=False)
+    report_path = _named(config.report, naming)
+    if report_path is not None:
+        try:
+            report_path.write_text(
+                json.dumps(report.build(result, verdicts, totals), ensure_ascii=False, indent=2)
+                + "\n",
+                encoding="utf-8",
+            )
+        except OSError as error:
+            errors.print(f"netlab simulate: --report: {error}")
+            return EXIT_INVALID
+    return EXIT_PASSED if all(v.passed for v in verdicts) else EXIT_FAILED
+
+
+def _sockets_config(port: int):
+    from netlab.sockwatch import SocketsConfig
+
+    return SocketsConfig(port=port)
+
+
+def _sockets_renderer(result: RunResult) -> Callable[[list[dict[str, Any]]], str]:
+    from netlab import sockwatch, tables
+
+    config = _sockets_config(int(result.target.rsplit(":", 1)[1]))
+
+    def render(rows: list[dict[str, Any]]) -> str:
+        if len(rows) <= SOCKET_ROWS_SHOWN:
+            return sockwatch.render(rows, config)
+        # A crowd's hundreds of rows would bury the summary: the first ones, then the count.
+        shown = tables.render(rows[:SOCKET_ROWS_SHOWN], config.columns(), config.fmt)
+        more = f"... and {len(rows) - SOCKET_ROWS_SHOWN} more rows (all in the --report file)"
+        return f"{shown}\n{more}\n{sockwatch.summary(rows)}"
+
+    return render
+
+
+async def _run(
+    scenario: Scenario,
+    address: tuple[str, int] | None,
+    protocol: str,
+    config: SimulateConfig,
+    transcript: TextIO | None,
+) -> RunResult:
+    embedded = None
+    if address is None:
+        embedded = await EmbeddedServer.start(server_arguments(scenario, config.speed))
+        address = (embedded.host, embedded.port)
+    host, port = address
+
+    def snapshot() -> list[dict[str, Any]]:
+        from netlab import sockwatch
+
+        return sockwatch.snapshot(_sockets_config(port)).rows
+
+    sim = Simulation(
+        scenario, host, port, protocol, config.speed, config.seed, transcript, snapshot
+    )
+    progress = None if config.quiet else asyncio.ensure_future(_progress(sim))
+    try:
+        result = await sim.run()
+    finally:
+        if progress is not None:
+            progress.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await progress
+        if embedded is not None:
+            await embedded.stop()
+    result.embedded = embedded is not None
+    return result
+
+
+async def _progress(sim: Simulation) -> None:
+    """One live line on standard error while the run goes on; it goes away at the end."""
+    from rich.live import Live
+    from rich.text import Text
+
+    console = _stderr()
+    if not console.is_terminal:
+        return
+
+    def line() -> Text:
+        total = sum(1 for bot in sim.bots) or len(sim.scenario.nicks())
+        errors = sum(len(bot.errors) for bot in sim.bots)
+        text = Text()
+        text.append(f" {sim.scenario.name} ", style="bold reverse")
+        text.append(f"  {sim.elapsed():6.1f}s", style="bold")
+        text.append(f"   online {sim.online}/{total}")
+        text.append(f"   sent {sim.ledger.sent}")
+        text.append(f"   delivered {sim.ledger.delivered}")
+        if errors:
+            text.append(f"   errors {errors}", style="bold red")
+        return text
+
+    with Live(line(), console=console, transient=True, refresh_per_second=8) as live:
+        while True:
+            await asyncio.sleep(0.125)
+            live.update(line())

@@ -1,0 +1,343 @@
+"""The bot engine: the accounting as a pure class fed events, then each protocol against a
+server of the test's own (netlab serve, the handout's server, a line relay)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+
+import pytest
+from helpers import HANDOUT
+
+from netlab.bots import Ledger, Simulation, Unreachable
+from netlab.scenario import parse
+
+# ---- the accounting -----------------------------------------------------------------------
+
+
+def ledger_of(*bots: str, match: str = "sender") -> Ledger:
+    ledger = Ledger(match)  # type: ignore[arg-type]
+    for conn, bot in enumerate(bots, 1):
+        ledger.register(conn, bot)
+    return ledger
+
+
+def figures(ledger: Ledger, bot: str) -> tuple[int, int, int, int]:
+    tally = ledger.tally(bot)
+    return tally.sent, tally.expected, tally.delivered, tally.lost
+
+
+def test_a_message_is_expected_by_every_other_registered_bot():
+    ledger = ledger_of("alice", "bob", "carol")
+    ledger.send("alice", "hi", 10.0)
+    assert ledger.receive(2, "alice", "hi", 10.004) == "delivered"
+    ledger.finish(20.0)
+    assert figures(ledger, "alice") == (1, 0, 0, 0)  # the sender gets no copy
+    assert figures(ledger, "bob") == (0, 1, 1, 0)
+    assert figures(ledger, "carol") == (0, 1, 0, 1)
+    assert ledger.tally("bob").latencies_ms[0] == pytest.approx(4.0)
+
+
+def test_joins_around_a_message():
+    ledger = ledger_of("alice")
+    ledger.send("alice", "before", 1.0)
+    ledger.register(2, "bob")  # registered after the send: not expected
+    assert ledger.receive(2, "alice", "before", 1.01) == "unexpected"
+    ledger.send("alice", "after", 2.0)
+    assert ledger.receive(2, "alice", "after", 2.01) == "delivered"
+    ledger.finish(10.0)
+    assert figures(ledger, "bob") == (0, 1, 1, 0)
+    assert ledger.tally("bob").unexpected == 1
+
+
+def test_leaves_around_a_message():
+    ledger = ledger_of("alice", "bob", "carol")
+    ledger.send("alice", "one", 0.0)
+    ledger.depart(2, 1.5)  # bob leaves while it is in flight: not expected of him
+    ledger.depart(3, 2.5)  # carol leaves 2.5 s after it was sent: it was lost
+    ledger.send("alice", "two", 3.0)  # nobody is left to expect it
+    assert ledger.receive(3, "alice", "one", 2.6) == "ignored"  # after leaving: not counted
+    ledger.finish(10.0)
+    assert figures(ledger, "bob") == (0, 0, 0, 0)
+    assert figures(ledger, "carol") == (0, 1, 0, 1)
+    assert figures(ledger, "alice")[0] == 2
+
+
+def test_repeated_texts_are_matched_in_sender_order():
+    ledger = ledger_of("alice", "bob")
+    for t in (0.0, 0.1, 0.2):
+        ledger.send("alice", "spam", t)
+    assert ledger.receive(2, "alice", "spam", 0.05) == "delivered"
+    assert ledger.receive(2, "alice", "spam", 0.15) == "delivered"
+    ledger.finish(10.0)
+    assert figures(ledger, "bob") == (0, 3, 2, 1)
+    assert [round(ms) for ms in ledger.tally("bob").latencies_ms] == [50, 50]
+
+
+def test_a_copy_passed_over_is_lost_but_only_once_it_is_overdue():
+    ledger = ledger_of("alice", "bob")
+    ledger.send("alice", "x", 0.0)
+    ledger.send("alice", "y", 0.1)
+    assert ledger.receive(2, "alice", "y", 0.2) == "delivered"  # so "x" can never come now
+    ledger.depart(2, 5.0)  # a drop: what is missing is lost
+    assert figures(ledger, "bob") == (0, 2, 1, 1)
+    assert ledger.pending == 0
+
+
+def test_drop_right_after_a_send_keeps_it_out_of_the_count():
+    ledger = ledger_of("alice", "bob")
+    ledger.send("alice", "x", 0.0)
+    ledger.depart(2, 0.5)
+    ledger.finish(9.0)
+    assert figures(ledger, "bob") == (0, 0, 0, 0)
+
+
+def test_reconnect_is_a_new_window_of_the_same_bot():
+    ledger = ledger_of("alice", "bob")
+    ledger.send("alice", "a", 0.0)
+    ledger.receive(2, "alice", "a", 0.01)
+    ledger.depart(2, 3.0)
+    ledger.send("alice", "b", 4.0)  # bob is away: not expected
+    ledger.register(3, "bob")
+    ledger.send("alice", "c", 5.0)
+    ledger.receive(3, "alice", "c", 5.01)
+    ledger.finish(10.0)
+    assert figures(ledger, "bob") == (0, 2, 2, 0)
+
+
+def test_foreign_and_cleaned_texts():
+    ledger = ledger_of("alice", "bob")
+    assert ledger.receive(2, "stranger", "hello", 1.0) == "foreign"
+    ledger.send("alice", "  tab\there \x1b[31m ", 1.0)  # the server strips and cleans it
+    assert ledger.receive(2, "alice", "tab here", 1.01) == "delivered"
+    assert ledger.send("alice", " \x07 ", 2.0) is None  # nothing left: the server sends nothing
+    ledger.finish(9.0)
+    assert ledger.tally("bob").foreign == 1
+    assert figures(ledger, "bob") == (0, 1, 1, 0)
+
+
+def test_lines_match_by_text_with_or_without_a_prefix():
+    ledger = ledger_of("alice", "bob", "carol", match="text")
+    ledger.send("alice", "hi", 0.0)
+    ledger.send("carol", "hi", 0.1)
+    assert ledger.receive(2, None, "<user3> hi", 0.2) == "delivered"
+    assert ledger.receive(2, None, "hi", 0.3) == "delivered"
+    assert ledger.receive(2, None, "<user9> unrelated", 0.3) == "foreign"
+    ledger.finish(9.0)
+    assert figures(ledger, "bob") == (0, 2, 2, 0)
+    assert figures(ledger, "carol") == (1, 1, 0, 1)
+
+
+def test_delivered_plus_lost_is_expected_in_total():
+    ledger = ledger_of("a", "b", "c", "d")
+    for i in range(50):
+        ledger.send("abcd"[i % 4], f"m{i % 3}", i * 0.1)
+    for conn, bot in enumerate("abcd", 1):
+        for i in range(0, 50, 2):
+            if "abcd"[i % 4] != bot:
+                ledger.receive(conn, "abcd"[i % 4], f"m{i % 3}", i * 0.1 + 0.01)
+    ledger.finish(100.0)
+    totals = ledger.totals()
+    assert totals.expected == totals.delivered + totals.lost == 50 * 3
+    assert totals.delivered == 25 * 3 - sum(1 for i in range(0, 50, 2)) + 25  # every other one
+
+
+# ---- against real servers -------------------------------------------------------------------
+
+
+async def run_scenario(document: dict, host: str, port: int, protocol: str, speed: float = 1.0):
+    scenario = parse(document)
+    simulation = Simulation(scenario, host, port, protocol, speed=speed)
+    return await asyncio.wait_for(simulation.run(), 40)
+
+
+def by_nick(result) -> dict:
+    return {bot.nick: bot for bot in result.bots}
+
+
+@pytest.mark.timeout(60)
+async def test_netlab_protocol_commands_kicks_drops_and_refusals(server_factory):
+    server = server_factory("--admin-password", "secret", "--max-clients", "3")
+    document = {
+        "name": "t",
+        "bots": [
+            {
+                "nick": "op",
+                "script": [
+                    {"do": "join"},
+                    {"at": "0.5s", "do": "say", "text": "hello"},
+                    {"do": "say", "text": "hello"},
+                    {"do": "login", "password": "secret"},
+                    {"do": "expect", "text": "spam spam", "within": "3s"},
+                    {"do": "kick", "nick": "spammer", "reason": "spam"},
+                    {"do": "expect", "text": "dropper left the chat.", "within": "3s"},
+                    {"do": "expect", "text": "dropper: back", "within": "3s"},
+                ],
+            },
+            {
+                "nick": "spammer",
+                "script": [
+                    {"do": "join"},
+                    {"at": "1s", "do": "say", "text": "spam spam"},
+                    {"do": "wait", "for": "5s"},
+                ],
+            },
+            {
+                "nick": "dropper",
+                "script": [
+                    {"do": "join"},
+                    {"do": "expect", "text": "op: hello", "within": "3s"},
+                    {"do": "command", "text": "/who"},
+                    {"do": "expect", "text": "3 online", "within": "3s"},
+                    {"at": "2s", "do": "drop"},
+                    {"after": "0.3s", "do": "join"},
+                    {"do": "say", "text": "back"},
+                ],
+            },
+            {"nick": "late", "script": [{"at": "0.8s", "do": "join", "outcome": "refused"}]},
+        ],
+        "expect": {"kicked": ["spammer"]},
+    }
+    result = await run_scenario(document, *server.address, "netlab")
+    bots = by_nick(result)
+    assert [bot.errors for bot in result.bots] == [[], [], [], []]
+    assert bots["spammer"].kicked_by == "op"
+    assert bots["late"].refused.startswith("Server is full (3/3 clients)")
+    ledger = result.ledger
+    assert (ledger.tally("dropper").delivered, ledger.tally("dropper").lost) == (3, 0)
+    assert ledger.tally("op").delivered == 2  # "spam spam" and "back"
+    assert ledger.tally("op").sent == 2
+    totals = ledger.totals()
+    assert totals.lost == 0 and totals.expected == totals.delivered
+
+
+@pytest.mark.timeout(60)
+async def test_an_expect_that_times_out_is_an_error(server):
+    document = {
+        "name": "t",
+        "bots": [
+            {
+                "nick": "a",
+                "script": [{"do": "join"}, {"do": "expect", "text": "never", "within": "300ms"}],
+            }
+        ],
+    }
+    result = await run_scenario(document, *server.address, "netlab")
+    assert result.bots[0].errors == ["expect 'never': not received within 0.3s"]
+
+
+@pytest.mark.timeout(30)
+async def test_unreachable_target():
+    with socket_on_free_port() as port:
+        pass  # closed again: nothing listens there now
+    document = {"name": "t", "bots": [{"nick": "a", "script": [{"do": "join"}]}]}
+    with pytest.raises(Unreachable, match=r"cannot reach 127\.0\.0\.1"):
+        await run_scenario(document, "127.0.0.1", port, "netlab")
+
+
+@contextlib.contextmanager
+def socket_on_free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+class LineRelay:
+    """A plain line chat like ``ncat --chat``: every line goes to every other client,
+    prefixed with ``<userN> ``; no handshake at all."""
+
+    def __init__(self) -> None:
+        self.writers: dict[asyncio.StreamWriter, str] = {}
+        self.count = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.count += 1
+        self.writers[writer] = f"<user{self.count}> "
+        try:
+            while line := await reader.readline():
+                prefix = self.writers[writer].encode()
+                for other in list(self.writers):
+                    if other is not writer:
+                        other.write(prefix + line)
+        except ConnectionError:
+            pass
+        finally:
+            del self.writers[writer]
+            writer.close()
+
+
+@pytest.mark.timeout(60)
+async def test_lines_protocol_against_a_line_relay():
+    relay = LineRelay()
+    server = await asyncio.start_server(relay.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    chatter = {"every": "200ms", "jitter": "50ms", "messages": ["hi", "привет 👋"], "until": "2s"}
+    document = {
+        "name": "lines",
+        "bots": [
+            {"group": "g", "count": 5, "join": {"spread": "200ms"}, "chatter": chatter},
+            {
+                "nick": "talker",
+                "script": [
+                    {"at": "0.5s", "do": "join"},
+                    {"do": "command", "text": "/who"},  # no commands there: plain text
+                    {"do": "expect", "text": "> hi", "within": "2s"},
+                    {"at": "2.2s", "do": "leave"},
+                ],
+            },
+        ],
+    }
+    try:
+        result = await run_scenario(document, "127.0.0.1", port, "lines")
+    finally:
+        server.close()
+        for writer in list(relay.writers):
+            writer.close()
+        await server.wait_closed()
+    totals = result.ledger.totals()
+    assert [bot.errors for bot in result.bots] == [[]] * 6
+    assert totals.sent > 20
+    assert totals.expected > 80
+    assert totals.lost == 0 and totals.delivered == totals.expected
+    assert result.ledger.tally("talker").sent == 1  # the /who
+
+
+@pytest.fixture
+def handout_server():
+    """The handout's own server.py on a free port; skipped where ../shared/handout is absent."""
+    if not (HANDOUT / "server.py").is_file():
+        pytest.skip("the handout (../shared/handout) is not here")
+    with socket_on_free_port() as port:
+        pass
+    proc = subprocess.Popen(
+        [sys.executable, str(HANDOUT / "server.py"), "127.0.0.1", str(port), "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert b"Server is listening" in line, line
+    yield port
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+
+
+@pytest.mark.timeout(60)
+async def test_handout_protocol_against_the_handouts_server(handout_server):
+    from pathlib import Path
+
+    from netlab.scenario import load
+
+    scenario = load(Path(__file__).resolve().parent.parent / "scenarios" / "handout.yaml")
+    simulation = Simulation(scenario, "127.0.0.1", handout_server, "handout", speed=2.0)
+    result = await asyncio.wait_for(simulation.run(), 40)
+    totals = result.ledger.totals()
+    assert [bot.errors for bot in result.bots] == [[]] * 4
+    assert totals.sent == 7
+    assert totals.lost == 0 and totals.delivered == totals.expected == 13
