@@ -15,6 +15,8 @@ Two framings share one port (see the handshake in docs/protocol.md):
 from __future__ import annotations
 
 import codecs
+import functools
+import math
 import re
 import time
 import unicodedata
@@ -97,9 +99,16 @@ def renamed(old: str, new: str) -> str:
     return f"{old} is now known as {new}."
 
 
+@functools.lru_cache(maxsize=4)
+def _stamp_of(second: int) -> str:
+    return time.strftime(STAMP_FORMAT, time.localtime(second))
+
+
 def stamp(when: float | None = None) -> str:
     """The server's timestamp, local time: ``2026-11-25 22:43:02``."""
-    return time.strftime(STAMP_FORMAT, time.localtime(when))
+    # strftime was a tenth of the server's time under fan-out load (py-spy); the text only
+    # changes once a second, so recent seconds are cached.
+    return _stamp_of(math.floor(time.time() if when is None else when))
 
 
 def chat_line(nick: str, text: str, when: float | None = None) -> str:
