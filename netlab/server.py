@@ -790,7 +790,9 @@ class Server:
 
     def _status_changed(self) -> None:
         if self.config.status_file and self._status_timer is None:
-            self._status_timer = self.loop.call_later(0.2, self._write_status)
+            # Each write is O(room): a crowd of thousands waits longer between rewrites.
+            delay = max(0.2, len(self.room.members) / 2000)
+            self._status_timer = self.loop.call_later(delay, self._write_status)
 
     def _write_status(self) -> None:
         self._status_timer = None
