@@ -1,5 +1,22 @@
-"""``python -m netlab``: the same as the ``netlab`` command."""
+"""The ``netlab`` command, and ``python -m netlab``.
 
-from netlab.cli import main
+``netlab sockets`` is dispatched before the Typer app is built: it races ``ss`` and
+``netstat``, and importing Typer (with pydantic behind it) costs more than reading 10,000
+sockets (docs/performance.md).
+"""
 
-main()
+import sys
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["sockets"]:
+        from netlab.sockwatch import main as sockets
+
+        sys.exit(sockets(sys.argv[2:]))
+    from netlab.cli import main as cli
+
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -210,68 +210,20 @@ def bench(
 # ---- netlab sockets ------------------------------------------------------------------------
 
 
-class SocketKind(str, Enum):
-    tcp = "tcp"
-    tcp4 = "tcp4"
-    tcp6 = "tcp6"
-    udp = "udp"
-    inet = "inet"
+@app.command(
+    add_help_option=False,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def sockets(ctx: typer.Context) -> None:
+    """Netstat for the chat port: who holds which socket, in what state, with which nickname.
 
+    Options: --port N, --state S, --all, --pid N, --kind, --format, --watch, --interval
+    (netlab sockets --help explains each).
+    """
+    # Parsed by sockwatch itself, so that it can start without this module (see its parser).
+    from netlab.sockwatch import main
 
-@app.command()
-def sockets(
-    port: Optional[int] = typer.Option(  # noqa: UP045
-        None,
-        "--port",
-        "-p",
-        min=1,
-        max=65535,
-        help="Keep sockets whose local or remote port is this (the LISTEN socket and both ends"
-        " of each connection), and add the Side column.",
-    ),
-    state: Optional[list[str]] = typer.Option(  # noqa: UP045
-        None,
-        "--state",
-        "-s",
-        help="Keep sockets in this TCP state (repeatable), e.g. TIME_WAIT, CLOSE_WAIT."
-        " Default: LISTEN and ESTABLISHED.",
-        show_default=False,
-    ),
-    all_states: bool = typer.Option(False, "--all", "-a", help="Keep sockets in every state."),
-    pid: Optional[int] = typer.Option(  # noqa: UP045
-        None, help="Keep the sockets of this process only."
-    ),
-    kind: SocketKind = typer.Option(
-        SocketKind.tcp, help="Which sockets: tcp, tcp4, tcp6, udp, inet."
-    ),
-    output_format: str = typer.Option(
-        "table",
-        "--format",
-        "-f",
-        help="table (for people), json, csv, or any tabulate format: github, grid, plain, ...",
-    ),
-    watch: bool = typer.Option(
-        False, "--watch", "-w", help="Redraw in place, marking new and gone sockets; Ctrl-C ends."
-    ),
-    interval: float = typer.Option(1.0, min=0.05, help="Seconds between --watch frames."),
-) -> None:
-    """Netstat for the chat port: who holds which socket, in what state, with which nickname."""
-    from netlab.sockwatch import SocketsConfig, run
-
-    try:
-        config = SocketsConfig(
-            port=port,
-            states=frozenset(state) if state else None,
-            all_states=all_states,
-            pid=pid,
-            kind=kind.value,
-            fmt=output_format,
-            watch=watch,
-            interval=interval,
-        )
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
-    raise typer.Exit(run(config))
+    raise typer.Exit(main(ctx.args))
 
 
 # ---- netlab simulate -----------------------------------------------------------------------
@@ -343,4 +295,5 @@ def simulate(
 
 
 def main() -> None:
+    """The Typer app; the ``netlab`` command starts in ``netlab.__main__``."""
     app()

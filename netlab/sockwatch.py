@@ -13,6 +13,7 @@ found by matching socket inodes against /proc/<pid>/fd, as ss and psutil do.
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import os
 import socket
@@ -168,6 +169,87 @@ def summary(rows: list[dict[str, Any]]) -> str:
     by_state = ", ".join(f"{count} {state}" for state, count in states.items())
     plural = "" if len(rows) == 1 else "s"
     return f"{len(rows)} socket{plural}: {by_state or 'none'}; {len(connections)} connections"
+
+
+def parser() -> argparse.ArgumentParser:
+    """The options of ``netlab sockets``.
+
+    This command parses its own arguments with argparse rather than Typer: it races ``ss`` and
+    ``netstat``, and importing Typer (with pydantic behind it) takes longer than reading
+    10,000 sockets. ``netlab.__main__`` hands it the arguments before the Typer app loads.
+    """
+    parse = argparse.ArgumentParser(
+        prog="netlab sockets",
+        description="Netstat for the chat port: who holds which socket, in what state, with "
+        "which nickname.",
+        epilog="Example: netlab sockets --port 55555 (the server's LISTEN socket and both ends "
+        "of each chat connection). See docs/sockets.md for how to read each column.",
+    )
+    parse.add_argument(
+        "-p",
+        "--port",
+        type=int,
+        metavar="N",
+        help="keep sockets whose local or remote port is N (the LISTEN socket and both ends of "
+        "each connection), and add the Side column",
+    )
+    parse.add_argument(
+        "-s",
+        "--state",
+        action="append",
+        metavar="STATE",
+        help="keep sockets in this TCP state (repeatable), e.g. TIME_WAIT, CLOSE_WAIT; "
+        "default: LISTEN and ESTABLISHED",
+    )
+    parse.add_argument(
+        "-a", "--all", action="store_true", dest="all_states", help="keep sockets in every state"
+    )
+    parse.add_argument("--pid", type=int, metavar="N", help="keep the sockets of this process")
+    parse.add_argument(
+        "--kind", default="tcp", help=f"which sockets: {', '.join(KINDS)} (default: tcp)"
+    )
+    parse.add_argument(
+        "-f",
+        "--format",
+        default=tables.TABLE,
+        dest="fmt",
+        help="table (for people, the default), json, csv, or any tabulate format: github, "
+        "grid, plain, ...",
+    )
+    parse.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="redraw in place, marking new and gone sockets; Ctrl-C ends",
+    )
+    parse.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between --watch frames (default: 1)",
+    )
+    return parse
+
+
+def main(argv: list[str]) -> int:
+    """``netlab sockets ARGS``: parse, check, run; a bad argument exits 2 with a message."""
+    parse = parser()
+    options = parse.parse_args(argv)
+    try:
+        config = SocketsConfig(
+            port=options.port,
+            states=frozenset(options.state) if options.state else None,
+            all_states=options.all_states,
+            pid=options.pid,
+            kind=options.kind,
+            fmt=options.fmt,
+            watch=options.watch,
+            interval=options.interval,
+        )
+    except ValueError as error:
+        parse.error(str(error))
+    return run(config)
 
 
 def run(config: SocketsConfig) -> int:
