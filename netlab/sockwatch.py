@@ -471,8 +471,12 @@ def _wanted(conn: Conn, config: SocketsConfig) -> bool:
 
 
 def _sort_key(conn: Conn) -> tuple:
+    # Then by remote address, so that the server's ends of its connections keep one order.
     ip = ipaddress.ip_address(conn.local.ip)
-    return (conn.state != "LISTEN", ip.version, ip, conn.local.port)
+    remote = (
+        (ipaddress.ip_address(conn.remote.ip).packed, conn.remote.port) if conn.remote else None
+    )
+    return (conn.state != "LISTEN", ip.version, ip, conn.local.port, remote or (b"", 0))
 
 
 def _rows(conns: Iterable[Conn], config: SocketsConfig) -> list[dict[str, Any]]:
