@@ -301,7 +301,8 @@ class BotRun:
         self.keep_lines = keep_lines
         self.lines: list[str] = []
         self.cursor = 0  # where the next `expect` starts looking in `lines`
-        self._waiter: tuple[Callable[[str], bool], asyncio.Future[str]] | None = None
+        self.last_line = ""
+        self._waiter: tuple[Callable[[str], bool], asyncio.Future[int]] | None = None
         self._joined: asyncio.Future[str] | None = None
         self._closed: asyncio.Future[None] | None = None
         self._handshake = p.ClientHandshake()
@@ -354,11 +355,18 @@ class BotRun:
                 self._registered(now)
             elif sim.protocol == "netlab":
                 self._refusal = line  # a rejected nickname: the reason, then the close
+        self.last_line = line
         if self.keep_lines:
             self.lines.append(line)
-        waiter = self._waiter
-        if waiter is not None and not waiter[1].done() and waiter[0](line):
-            waiter[1].set_result(line)
+            waiter = self._waiter
+            if waiter is not None:
+                if not waiter[1].done() and waiter[0](line):
+                    waiter[1].set_result(len(self.lines) - 1)
+            elif self.cursor > 1024:
+                # What is behind the cursor is never looked at again; while nothing waits no
+                # index is held, so this is the moment to let it go.
+                del self.lines[: self.cursor]
+                self.cursor = 0
 
     def _registered(self, now: float) -> None:
         self.phase = "online"
@@ -377,7 +385,7 @@ class BotRun:
             if self._joined is not None and not self._joined.done():
                 self._joined.set_result("refused")
         elif self.phase == "online":
-            last = f" (last line: {self.lines[-1]!r})" if self.lines else ""
+            last = f" (last line: {self.last_line!r})" if self.last_line else ""
             self.ended = "disconnected"
             self.error(f"disconnected by the server at {self.sim.elapsed():.1f}s{last}")
             self.sim.depart(self, now)
@@ -413,22 +421,24 @@ class BotRun:
 
     async def wait_line(
         self, match: Callable[[str], bool], timeout: float, since: int
-    ) -> str | None:
-        """The first line from ``lines[since:]`` on that matches, waiting up to ``timeout``."""
+    ) -> int | None:
+        """The index in ``lines`` of the first line from ``since`` on that matches, waiting up
+        to ``timeout`` for it; None when none came."""
         for index in range(since, len(self.lines)):
             if match(self.lines[index]):
-                self.cursor = index + 1
-                return self.lines[index]
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+                return index
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiter = (match, future)
         try:
-            line = await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
             return None
         finally:
             self._waiter = None
-        self.cursor = len(self.lines)
-        return line
+
+    async def _reply(self, match: Callable[[str], bool], since: int) -> str | None:
+        found = await self.wait_line(match, REPLY_TIMEOUT_S, since)
+        return None if found is None else self.lines[found]
 
     # -- the steps --
 
@@ -499,11 +509,10 @@ class BotRun:
     async def login(self, password: str) -> None:
         since = len(self.lines)
         await self._send(f"/login {password}")
-        reply = await self.wait_line(
+        reply = await self._reply(
             lambda line: line.startswith(
                 ("You are now an operator", "Wrong password", "This server has no operators")
             ),
-            REPLY_TIMEOUT_S,
             since,
         )
         if reply is None:
@@ -515,12 +524,11 @@ class BotRun:
         since = len(self.lines)
         await self._send(f"/kick {nick} {reason}".rstrip())
         done = f"{nick} was kicked by {self.nick}".casefold()
-        reply = await self.wait_line(
+        reply = await self._reply(
             lambda line: (
                 line.casefold().startswith(done)
                 or line.startswith(("No such user", "Permission denied", "Usage:"))
             ),
-            REPLY_TIMEOUT_S,
             since,
         )
         if reply is None:
@@ -532,9 +540,8 @@ class BotRun:
         found = await self.wait_line(lambda line: text in line, within, self.cursor)
         if found is None:
             self.error(f"expect {text!r}: not received within {within:g}s")
-        elif self.cursor > 256:
-            del self.lines[: self.cursor]  # what is behind the cursor is never looked at again
-            self.cursor = 0
+        else:
+            self.cursor = found + 1
 
     async def leave(self) -> None:
         """Leave as the protocol's client does: ``/exit`` (netlab), the handout client's
@@ -764,7 +771,9 @@ class Simulation:
     def _jobs(self):
         for bot_spec in self.scenario.bots:
             if isinstance(bot_spec, Bot):
-                bot = BotRun(self, bot_spec.nick, keep_lines=True)
+                # Only a bot that waits for lines keeps them: a crowd's are never kept.
+                waits = any(s.action in ("expect", "login", "kick") for s in bot_spec.script)
+                bot = BotRun(self, bot_spec.nick, keep_lines=waits)
                 self.bots.append(bot)
                 yield self._guard(bot, self._script(bot, bot_spec.script))
             else:
