@@ -90,7 +90,7 @@ def main() -> int:
     parser.add_argument("--lines", type=int, action="append", help="lines per write")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    b.raise_file_limit(args.connections * 2 + 64)
+    aio.raise_file_limit(args.connections * 2 + 64)
     print("| lines per write | copies counted | copies/s (median) | copies/s (best) |")
     print("|---|---|---|---|")
     for lines in args.lines or [1, 16, 64, 256]:

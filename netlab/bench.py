@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from netlab import aio
 from netlab import protocol as p
 
 PROTOCOLS = ("netlab", "handout", "lines")
@@ -450,20 +451,6 @@ def percentile(ordered: list[int], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-def raise_file_limit(wanted: int) -> int | None:
-    """Lift this process's open-file limit to the hard limit; return the soft limit now."""
-    try:
-        import resource
-    except ImportError:
-        return None
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard or hard == resource.RLIM_INFINITY:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, wanted)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
 async def measure(config: BenchConfig, host: str, port: int, server_pid: int | None) -> BenchResult:
     """One run against the server at ``host:port``."""
     loop = asyncio.get_running_loop()
@@ -484,7 +471,7 @@ async def measure(config: BenchConfig, host: str, port: int, server_pid: int | N
         size=config.size,
         rate=config.rate,
     )
-    limit = raise_file_limit(config.clients + 64)
+    limit = aio.raise_file_limit(config.clients + 64)
     if limit is not None and config.clients + 16 > limit:
         raise BenchError(
             f"the open-file limit ({limit}) is too low for {config.clients} clients;"
@@ -763,8 +750,6 @@ def render(result: BenchResult, fmt: str) -> str:
 def run(config: BenchConfig) -> int:
     """``netlab bench``: 0 when every client joined and every copy arrived, 1 when not (or on
     an error, told in one line), 2 for bad arguments."""
-    from netlab import aio
-
     problem = config.problem()
     if problem:
         print(f"netlab bench: {problem}", file=sys.stderr)

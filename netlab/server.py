@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from netlab import aio, status
 from netlab import protocol as p
-from netlab import status
 
 log = logging.getLogger("netlab.serve")
 
@@ -685,20 +685,6 @@ def setup_logging(config: ServerConfig) -> None:
     root.propagate = False
 
 
-def raise_file_limit(wanted: int) -> int | None:
-    """Raise the open-file limit to its hard limit; return the soft limit now in force."""
-    try:
-        import resource
-    except ImportError:  # not on this platform
-        return None
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, wanted + 64)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
 class Server:
     """Owns start-up, the serve loop, the operator console and graceful shutdown."""
 
@@ -725,7 +711,7 @@ class Server:
 
     async def start(self) -> None:
         config = self.config
-        limit = raise_file_limit(config.max_clients)
+        limit = aio.raise_file_limit(config.max_clients)
         if limit is not None and config.max_clients + 32 > limit:
             log.warning(
                 "the open-file limit (%d) caps clients at about %d, below --max-clients %d",
@@ -872,8 +858,6 @@ async def serve(config: ServerConfig) -> None:
 
 def run(config: ServerConfig) -> int:
     """``netlab serve``: returns the exit status."""
-    from netlab import aio
-
     setup_logging(config)
     try:
         aio.run(serve(config))
