@@ -30,16 +30,12 @@ import json
 import math
 import os
 import re
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from netlab import aio
+from netlab import aio, embedded
 from netlab import protocol as p
 
 PROTOCOLS = ("netlab", "handout", "lines")
@@ -649,41 +645,9 @@ async def send_and_count(
 # ---- a server of its own -----------------------------------------------------------------
 
 
-SERVE = [sys.executable, "-m", "netlab", "serve", "--port", "0", "--no-console"]
-
-
-@contextlib.contextmanager
-def own_server(clients: int) -> Iterator[tuple[str, int, int]]:
-    """Start ``netlab serve`` on a free port for the run (rate limit off, room for everyone);
-    yield (host, port, pid); stop it with SIGTERM after."""
-    command = [
-        *SERVE,
-        *("--rate-limit", "0", "--max-clients", str(clients + 64), "--log-level", "warning"),
-    ]
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True
-        )
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()  # the server prints its address once it listens
-            m = re.search(r"listening on \[?([^\]\s]+?)\]?:(\d+)$", line.strip())
-            if not m:
-                proc.wait(10)
-                log.seek(0)
-                why = log.read().decode(errors="replace").strip()
-                raise BenchError(f"netlab serve did not start: {why}")
-            yield m.group(1), int(m.group(2)), proc.pid
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+def own_server_options(clients: int) -> list[str]:
+    """The bench's own ``netlab serve``: rate limit off, room for everyone."""
+    return ["--rate-limit", "0", "--max-clients", str(clients + 64), "--log-level", "warning"]
 
 
 # ---- output ------------------------------------------------------------------------------
@@ -756,12 +720,12 @@ def run(config: BenchConfig) -> int:
         return 2
     try:
         if config.target is None:
-            with own_server(config.clients) as (host, port, pid):
-                result = aio.run(measure(config, host, port, pid))
+            with embedded.running(own_server_options(config.clients)) as server:
+                result = aio.run(measure(config, server.host, server.port, server.pid))
         else:
             host, port = parse_target(config.target)
             result = aio.run(measure(config, host, port, listening_pid(host, port)))
-    except BenchError as error:
+    except (BenchError, embedded.ServerStartError) as error:
         print(f"netlab bench: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -38,6 +38,10 @@ from netlab import protocol as p
 
 log = logging.getLogger("netlab.serve")
 
+BANNER = "netlab serve listening on {address}"
+"""Printed on standard output once the server listens: how a parent learns a ``--port 0``
+server's port (``netlab.embedded``)."""
+
 
 @dataclass
 class ServerConfig:
@@ -731,7 +735,7 @@ class Server:
             self.listeners.append(status.format_address(host, port))
         log.info("listening on %s (max %d clients)", ", ".join(self.listeners), config.max_clients)
         if config.banner:
-            print(f"netlab serve listening on {self.listeners[0]}", flush=True)
+            print(BANNER.format(address=self.listeners[0]), flush=True)
         self._write_status()
 
     async def serve(self) -> None:

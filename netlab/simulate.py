@@ -11,16 +11,12 @@ import asyncio
 import contextlib
 import json
 import math
-import re
-import signal
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from netlab import embedded
 from netlab.bots import RunResult, Simulation, Unreachable
 from netlab.scenario import Group, Scenario
 
@@ -87,55 +83,6 @@ def server_arguments(scenario: Scenario, speed: float = 1.0) -> list[str]:
     if options.log_level is None:
         args += ["--log-level", "warning"]
     return args
-
-
-class EmbeddedServerError(Exception):
-    pass
-
-
-class EmbeddedServer:
-    """A ``netlab serve`` child process on a free loopback port, for one run."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, host: str, port: int, log: Any):
-        self.proc, self.host, self.port, self.log = proc, host, port, log
-
-    @classmethod
-    async def start(cls, arguments: list[str]) -> EmbeddedServer:
-        log = tempfile.TemporaryFile()  # noqa: SIM115 (kept open for the server's life)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *("-m", "netlab", "serve", "--host", "127.0.0.1", "--port", "0", "--no-console"),
-            *arguments,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-        )
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), 20)
-        except asyncio.TimeoutError:
-            line = b""
-        m = re.search(rb"listening on \[?([^\]\s]+?)\]?:(\d+)\s*$", line)
-        if not m:
-            server = cls(proc, "", 0, log)
-            await server.stop()
-            log.seek(0)
-            said = log.read().decode(errors="replace").strip()
-            log.close()
-            raise EmbeddedServerError(f"the embedded netlab serve did not start: {said}")
-        return cls(proc, m.group(1).decode(), int(m.group(2)), log)
-
-    async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), 10)
-        except asyncio.TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-        if self.proc.stdout is not None:
-            await self.proc.stdout.read()
-        self.log.close()
 
 
 def simulate(config: SimulateConfig) -> int:
@@ -211,7 +158,7 @@ def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> in
         return EXIT_INVALID
     try:
         result = aio.run(_run(scenario, address, protocol, config, transcript))
-    except (Unreachable, EmbeddedServerError) as error:
+    except (Unreachable, embedded.ServerStartError) as error:
         errors.print(f"netlab simulate: {file}: {error}", style="bold red")
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:
@@ -272,10 +219,10 @@ async def _run(
     config: SimulateConfig,
     transcript: TextIO | None,
 ) -> RunResult:
-    embedded = None
+    own = None
     if address is None:
-        embedded = await EmbeddedServer.start(server_arguments(scenario, config.speed))
-        address = (embedded.host, embedded.port)
+        own = await asyncio.to_thread(embedded.start, server_arguments(scenario, config.speed))
+        address = own.address
     host, port = address
 
     def snapshot() -> list[dict[str, Any]]:
@@ -294,9 +241,10 @@ async def _run(
             progress.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await progress
-        if embedded is not None:
-            await embedded.stop()
-    result.embedded = embedded is not None
+        if own is not None:
+            await asyncio.to_thread(own.stop)
+            own.log_file.close()
+    result.embedded = own is not None
     return result
 
 

@@ -28,6 +28,7 @@ def server_factory(tmp_path) -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for server in started:
         server.stop()
+        server.log_file.close()
 
 
 @pytest.fixture

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
-import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from netlab import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDOUT = ROOT.parent / "shared" / "handout"
@@ -27,21 +26,8 @@ class Timeout(AssertionError):
     pass
 
 
-@dataclass
-class ServerProcess:
-    """A ``netlab serve`` started on a free port; its log goes to ``log_path``."""
-
-    proc: subprocess.Popen
-    host: str
-    port: int
-    log_path: Path
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return (self.host, self.port)
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+class ServerProcess(embedded.ServerProcess):
+    """A ``netlab serve`` on a free port, with what tests ask of it."""
 
     def wait_log(self, pattern: str, timeout: float = 5.0) -> str:
         deadline = time.monotonic() + timeout
@@ -60,47 +46,12 @@ class ServerProcess:
             peer.join(nick, newline=newline)
         return peer
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        return self.proc.returncode
-
 
 def start_server(*args: str, host: str = "127.0.0.1", log_path: Path, env: dict | None = None):
-    """Start ``netlab serve --port 0`` and wait for the line that gives its port."""
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [*NETLAB, "serve", "--host", host, "--port", "0", "--no-console", *args],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-        )
-    assert proc.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + 15
-    try:
-        while time.monotonic() < deadline:
-            if selector.select(deadline - time.monotonic()):
-                line = proc.stdout.readline().decode()
-                if m := re.search(r"listening on \[?([^\]\s]+?)\]?:(\d+)$", line.strip()):
-                    return ServerProcess(proc, m.group(1), int(m.group(2)), log_path)
-                if not line:
-                    break
-    finally:
-        selector.close()
-    proc.kill()
-    proc.wait()
-    proc.stdout.close()
-    raise RuntimeError(f"netlab serve did not start:\n{log_path.read_text()}")
+    """Start ``netlab serve --port 0 ARGS``; its log goes to ``log_path``."""
+    log_file = open(log_path, "w+b")  # noqa: SIM115 (closed by the fixture)
+    server = embedded.start(args, host=host, log_file=log_file, env={**os.environ, **(env or {})})
+    return ServerProcess(server.proc, server.host, server.port, server.log_file)
 
 
 @dataclass

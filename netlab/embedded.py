@@ -1,0 +1,116 @@
+"""A ``netlab serve`` child process on a free loopback port.
+
+What ``netlab simulate`` and ``netlab bench`` start when no target is given, and what the tests
+start: a real server in its own process, so that it shows up as one in socket tables, as in
+the lab. The child picks a free port (``--port 0``) and prints where it listens; that line is
+the only thing read from its standard output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+# server.BANNER with the address taken apart; IPv6 comes in brackets.
+_BANNER = re.compile(r"^netlab serve listening on \[?([^\]\s]+?)\]?:(\d+)\s*$")
+
+
+class ServerStartError(Exception):
+    """The child did not come up; the message carries what it logged."""
+
+
+def serve_command() -> list[str]:
+    """How to start ``netlab serve``: through the ``netlab`` script beside this Python when
+    there is one, so the process is called ``netlab`` in socket tables, else ``-m netlab``."""
+    script = Path(sys.executable).with_name("netlab")
+    if script.is_file():
+        return [str(script), "serve"]
+    return [sys.executable, "-m", "netlab", "serve"]
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen[bytes]
+    host: str
+    port: int
+    log_file: IO[bytes]
+    """The server's log (its standard error)."""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def log(self) -> str:
+        self.log_file.flush()
+        self.log_file.seek(0)
+        return self.log_file.read().decode("utf-8", errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        """Ask it to shut down (it tells its clients and exits 0); kill it if it does not."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+
+def start(
+    options: Sequence[str] = (),
+    host: str = "127.0.0.1",
+    log_file: IO[bytes] | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 20.0,
+) -> ServerProcess:
+    """Start ``netlab serve --port 0 OPTIONS`` and wait until it says where it listens."""
+    log = log_file if log_file is not None else tempfile.TemporaryFile()  # noqa: SIM115
+    proc = subprocess.Popen(
+        [*serve_command(), "--host", host, "--port", "0", "--no-console", *options],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        env=env,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while selector.select(max(0.0, deadline - time.monotonic())):
+            line = proc.stdout.readline().decode(errors="replace")
+            if m := _BANNER.search(line):
+                return ServerProcess(proc, m.group(1), int(m.group(2)), log)
+            if not line:
+                break
+    server = ServerProcess(proc, host, 0, log)
+    server.stop()
+    said = server.log().strip() or f"nothing said within {timeout:g} s"
+    raise ServerStartError(f"netlab serve did not start: {said}")
+
+
+@contextlib.contextmanager
+def running(options: Sequence[str] = (), **kwargs) -> Iterator[ServerProcess]:
+    """``start`` for the length of a ``with`` block; stopped (SIGTERM) after it."""
+    server = start(options, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.log_file.close()
