@@ -24,7 +24,7 @@ import struct
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
@@ -79,6 +79,19 @@ class Tally:
     @property
     def expected(self) -> int:
         return self.delivered + self.lost
+
+    @classmethod
+    def merged(cls, tallies: Iterable[Tally]) -> Tally:
+        """The figures of several bots together (a group, or everyone)."""
+        total = cls()
+        for tally in tallies:
+            total.sent += tally.sent
+            total.delivered += tally.delivered
+            total.lost += tally.lost
+            total.foreign += tally.foreign
+            total.unexpected += tally.unexpected
+            total.latencies_ms.extend(tally.latencies_ms)
+        return total
 
 
 class _Window:
@@ -213,15 +226,7 @@ class Ledger:
             self.depart(conn, now)
 
     def totals(self) -> Tally:
-        total = Tally()
-        for tally in self.tallies.values():
-            total.sent += tally.sent
-            total.delivered += tally.delivered
-            total.lost += tally.lost
-            total.foreign += tally.foreign
-            total.unexpected += tally.unexpected
-            total.latencies_ms.extend(tally.latencies_ms)
-        return total
+        return Tally.merged(self.tallies.values())
 
 
 def _relayed_texts(line: str) -> list[str]:

@@ -128,18 +128,6 @@ BOT_COLUMNS = {
 }
 
 
-def _merge(tallies: Sequence[Tally]) -> Tally:
-    merged = Tally()
-    for tally in tallies:
-        merged.sent += tally.sent
-        merged.delivered += tally.delivered
-        merged.lost += tally.lost
-        merged.foreign += tally.foreign
-        merged.unexpected += tally.unexpected
-        merged.latencies_ms.extend(tally.latencies_ms)
-    return merged
-
-
 def bot_rows(result: RunResult) -> list[dict[str, Any]]:
     """A row per bot, or per group when there are many bots (with every bot that erred)."""
     ledger = result.ledger
@@ -153,7 +141,7 @@ def bot_rows(result: RunResult) -> list[dict[str, Any]]:
     for bot in result.bots:
         by_group.setdefault(bot.group or bot.nick, []).append(bot)
     for name, members in by_group.items():
-        tally = _merge([ledger.tally(bot.nick) for bot in members])
+        tally = Tally.merged(ledger.tally(bot.nick) for bot in members)
         errors = sum(len(bot.errors) for bot in members)
         label = name if len(members) == 1 else f"{name} ({len(members)} bots)"
         hows = sorted({outcome(bot) for bot in members})

@@ -639,23 +639,24 @@ def cmd_ban(client: Client, cmd: p.Command) -> None:
         kick(client.room, target, client.nick, reason or "banned")
 
 
-@command("mute", "/mute NICK - stop a user's messages", operator=True)
-def cmd_mute(client: Client, cmd: p.Command) -> None:
+def _set_muted(client: Client, cmd: p.Command, muted: bool) -> None:
     target, _ = _target(client, cmd)
     if target is not None:
-        target.muted = True
-        target.send(f"You have been muted by {client.nick}.")
-        client.send(f"{target.nick} is muted.")
-        log.info("%s muted %s", client.nick, target.nick)
+        target.muted = muted
+        done = "muted" if muted else "unmuted"
+        target.send(f"You have been {done} by {client.nick}.")
+        client.send(f"{target.nick} is {done}.")
+        log.info("%s %s %s", client.nick, done, target.nick)
+
+
+@command("mute", "/mute NICK - stop a user's messages", operator=True)
+def cmd_mute(client: Client, cmd: p.Command) -> None:
+    _set_muted(client, cmd, True)
 
 
 @command("unmute", "/unmute NICK - let a user speak again", operator=True)
 def cmd_unmute(client: Client, cmd: p.Command) -> None:
-    target, _ = _target(client, cmd)
-    if target is not None:
-        target.muted = False
-        target.send(f"You have been unmuted by {client.nick}.")
-        client.send(f"{target.nick} is unmuted.")
+    _set_muted(client, cmd, False)
 
 
 # ---- the server --------------------------------------------------------------------------
