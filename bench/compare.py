@@ -1,5 +1,5 @@
 """Side by side: ``netlab serve`` vs ``ncat --chat`` vs the handout's server, and the 10,000
-client scale run, each measured with ``netlab bench`` (docs/performance-bench.md).
+client scale run, each measured with ``netlab bench`` (docs/performance.md).
 
     python bench/compare.py                 # 200 clients, 20 senders x 200 messages, 5 rounds
     python bench/compare.py --scale 10000   # plus one round of the scale run
