@@ -146,84 +146,11 @@ def chat(
         False, "--debug", help="Log connection events and errors with detail on standard error."
     ),
 ) -> None:
-    """Chat in the terminal; with standard input from a pipe or file, send its lines and print
-    what arrives."""
+    """Chat in the terminal (or, piped, send standard input's lines and print what arrives)."""
     from netlab.client import ChatConfig, run
 
     config = ChatConfig(host=host, port=port, nick=nick, protocol=protocol.value, debug=debug)
     raise typer.Exit(run(config))
-
-
-# ---- netlab bench --------------------------------------------------------------------------
-
-
-class BenchProtocol(str, Enum):
-    netlab = "netlab"
-    handout = "handout"
-    lines = "lines"
-
-
-class BenchFormat(str, Enum):
-    table = "table"
-    json = "json"
-
-
-@app.command()
-def bench(
-    target: Optional[str] = typer.Option(  # noqa: UP045
-        None,
-        metavar="HOST:PORT",
-        help="Server to measure; unset: start a `netlab serve` for the run (rate limit off).",
-    ),
-    protocol: BenchProtocol = typer.Option(
-        BenchProtocol.netlab,
-        help="netlab: NICK handshake with a line; handout: bare nickname, as the handout's"
-        " client; lines: any line relay with no handshake (ncat --chat).",
-    ),
-    clients: int = typer.Option(200, min=2, help="Connections to join, senders included."),
-    senders: int = typer.Option(20, min=1, help="How many of the clients send."),
-    messages: int = typer.Option(200, min=0, help="Messages each sender sends."),
-    rate: float = typer.Option(
-        0.0, min=0, help="Messages per second per sender; 0: as fast as possible."
-    ),
-    size: int = typer.Option(32, help="Payload bytes per message (27 to 3000)."),
-    output_format: BenchFormat = typer.Option(
-        BenchFormat.table, "--format", help="A table for people or JSON for scripts."
-    ),
-) -> None:
-    """Measure fan-out: join clients, send, count every copy, report rate, latency and cost."""
-    from netlab.bench import BenchConfig, run
-
-    config = BenchConfig(
-        target=target,
-        protocol=protocol.value,
-        clients=clients,
-        senders=senders,
-        messages=messages,
-        rate=rate,
-        size=size,
-        format=output_format.value,
-    )
-    raise typer.Exit(run(config))
-
-
-# ---- netlab sockets ------------------------------------------------------------------------
-
-
-@app.command(
-    add_help_option=False,
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def sockets(ctx: typer.Context) -> None:
-    """Netstat for the chat port: who holds which socket, in what state, with which nickname.
-
-    Options: --port N, --state S, --all, --pid N, --kind, --format, --watch, --interval
-    (netlab sockets --help explains each).
-    """
-    # Parsed by sockwatch itself, so that it can start without this module (see its parser).
-    from netlab.sockwatch import main
-
-    raise typer.Exit(main(ctx.args))
 
 
 # ---- netlab simulate -----------------------------------------------------------------------
@@ -239,6 +166,7 @@ class SimProtocol(str, Enum):
 def simulate(
     path: Path = typer.Argument(
         ...,
+        metavar="PATH",
         help="A scenario file (.yaml/.yml may be left off: scenarios/demo), or a directory to"
         " run every scenario in it.",
         show_default=False,
@@ -292,6 +220,78 @@ def simulate(
         quiet=quiet,
     )
     raise typer.Exit(simulate(config))
+
+
+# ---- netlab sockets ------------------------------------------------------------------------
+
+
+@app.command(
+    add_help_option=False,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def sockets(ctx: typer.Context) -> None:
+    """Netstat for the chat port: who holds which socket, in what state, with which nickname.
+
+    Options: --port N, --state S, --all, --pid N, --kind, --format, --watch, --interval
+    (netlab sockets --help explains each).
+    """
+    # Parsed by sockwatch itself, so that it can start without this module (see its parser).
+    from netlab.sockwatch import main
+
+    raise typer.Exit(main(ctx.args))
+
+
+# ---- netlab bench --------------------------------------------------------------------------
+
+
+class BenchProtocol(str, Enum):
+    netlab = "netlab"
+    handout = "handout"
+    lines = "lines"
+
+
+class BenchFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def bench(
+    target: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        metavar="HOST:PORT",
+        help="Server to measure; unset: start a `netlab serve` for the run (rate limit off).",
+    ),
+    protocol: BenchProtocol = typer.Option(
+        BenchProtocol.netlab,
+        help="netlab: NICK handshake with a line; handout: bare nickname, as the handout's"
+        " client; lines: any line relay with no handshake (ncat --chat).",
+    ),
+    clients: int = typer.Option(200, min=2, help="Connections to join, senders included."),
+    senders: int = typer.Option(20, min=1, help="How many of the clients send."),
+    messages: int = typer.Option(200, min=0, help="Messages each sender sends."),
+    rate: float = typer.Option(
+        0.0, min=0, help="Messages per second per sender; 0: as fast as possible."
+    ),
+    size: int = typer.Option(32, help="Payload bytes per message (27 to 3000)."),
+    output_format: BenchFormat = typer.Option(
+        BenchFormat.table, "--format", help="A table for people or JSON for scripts."
+    ),
+) -> None:
+    """Measure fan-out: join clients, send, count every copy, report rate, latency and cost."""
+    from netlab.bench import BenchConfig, run
+
+    config = BenchConfig(
+        target=target,
+        protocol=protocol.value,
+        clients=clients,
+        senders=senders,
+        messages=messages,
+        rate=rate,
+        size=size,
+        format=output_format.value,
+    )
+    raise typer.Exit(run(config))
 
 
 def main() -> None:
