@@ -59,6 +59,14 @@ class LogFormat(str, Enum):
     json = "json"
 
 
+class WireProtocol(str, Enum):
+    """How simulate's bots and bench's clients speak (docs/scenarios.md, Protocols)."""
+
+    netlab = "netlab"
+    handout = "handout"
+    lines = "lines"
+
+
 @app.command()
 def serve(
     host: str = typer.Option(
@@ -156,12 +164,6 @@ def chat(
 # ---- netlab simulate -----------------------------------------------------------------------
 
 
-class SimProtocol(str, Enum):
-    netlab = "netlab"
-    handout = "handout"
-    lines = "lines"
-
-
 @app.command()
 def simulate(
     path: Path = typer.Argument(
@@ -177,7 +179,7 @@ def simulate(
         " netlab serve).",
         show_default=False,
     ),
-    protocol: Optional[SimProtocol] = typer.Option(  # noqa: UP045
+    protocol: Optional[WireProtocol] = typer.Option(  # noqa: UP045
         None,
         help="How the bots speak: netlab, handout (the handout's client) or lines (a plain line"
         " chat such as ncat --chat). Default: the scenario's, else netlab.",
@@ -244,12 +246,6 @@ def sockets(ctx: typer.Context) -> None:
 # ---- netlab bench --------------------------------------------------------------------------
 
 
-class BenchProtocol(str, Enum):
-    netlab = "netlab"
-    handout = "handout"
-    lines = "lines"
-
-
 class BenchFormat(str, Enum):
     table = "table"
     json = "json"
@@ -262,8 +258,8 @@ def bench(
         metavar="HOST:PORT",
         help="Server to measure; unset: start a `netlab serve` for the run (rate limit off).",
     ),
-    protocol: BenchProtocol = typer.Option(
-        BenchProtocol.netlab,
+    protocol: WireProtocol = typer.Option(
+        WireProtocol.netlab,
         help="netlab: NICK handshake with a line; handout: bare nickname, as the handout's"
         " client; lines: any line relay with no handshake (ncat --chat).",
     ),
