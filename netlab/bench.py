@@ -176,7 +176,7 @@ class ServerWatch:
         if pid is not None:
             with contextlib.suppress(psutil.Error):
                 self.process = psutil.Process(pid)
-                self.name = " ".join(self.process.cmdline()[:4]) or self.process.name()
+                self.name = f"{describe(self.process)} (pid {pid})"
 
     def rss(self) -> int | None:
         if self.process is None:
@@ -203,6 +203,15 @@ class ServerWatch:
         while self.process is not None:
             self.rss()
             await asyncio.sleep(every)
+
+
+def describe(process: Any) -> str:
+    """``ncat``, ``netlab``, or for a script run by Python, ``python3 server.py``."""
+    name = process.name()
+    command = process.cmdline()
+    if name.startswith("python") and len(command) > 1 and not command[1].startswith("-"):
+        name += " " + os.path.basename(command[1])
+    return name
 
 
 def listening_pid(host: str, port: int) -> int | None:
