@@ -53,6 +53,7 @@ MAX_SIZE = 3000
 SYNC = b"#netlab-bench-sync#"
 
 PROBES = 8
+MIN_CPU_WALL_S = 0.1
 MAX_LATENCY_SAMPLES = 50_000
 """Parsing a timed copy costs about a microsecond: beyond this many, sample every k-th message."""
 SENDER_WRITE_LIMIT = 256 * 1024
@@ -641,12 +642,16 @@ async def send_and_count(
         for name, fraction in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0)):
             value = round(percentile(ordered, fraction) / 1000, 3)
             setattr(result, f"latency_ms_{name}", value)
-    if server_cpu is not None and (after := watch.cpu()) is not None:
-        result.server_cpu_pct = round(100 * (after - server_cpu) / wall, 1)
-    mine = me.cpu_times()
-    result.bench_cpu_pct = round(
-        100 * ((mine.user + mine.system) - (my_cpu.user + my_cpu.system)) / wall, 1
-    )
+    # CPU times tick in hundredths of a second: over a shorter run a percentage means nothing.
+    if wall < MIN_CPU_WALL_S:
+        result.notes.append(f"the run took under {MIN_CPU_WALL_S:g} s: CPU not measured")
+    else:
+        if server_cpu is not None and (after := watch.cpu()) is not None:
+            result.server_cpu_pct = round(100 * (after - server_cpu) / wall, 1)
+        mine = me.cpu_times()
+        result.bench_cpu_pct = round(
+            100 * ((mine.user + mine.system) - (my_cpu.user + my_cpu.system)) / wall, 1
+        )
     if result.dropped_clients:
         result.notes.append(f"{result.dropped_clients} clients were disconnected during the run")
 
