@@ -544,7 +544,8 @@ def cmd_help(client: Client, cmd: p.Command) -> None:
 
 @command("who", "/who - who is online")
 def cmd_who(client: Client, cmd: p.Command) -> None:
-    names = [c.nick + (" (op)" if c.operator else "") for c in client.room.members.values()]
+    # Bare nicknames, comma-separated: scripts and bots split this line.
+    names = [c.nick for c in client.room.members.values()]
     client.send(f"{len(names)} online: " + ", ".join(names))
 
 

@@ -492,3 +492,16 @@ def test_garbage_from_many_clients_never_takes_the_server_down(server_factory):
             assert watcher.expect("still serving").endswith("after: still serving")
     assert server.proc.poll() is None
     assert "Traceback" not in server.log()
+
+
+def test_log_file_gets_the_log(server_factory, tmp_path):
+    log_file = tmp_path / "serve.log"
+    server = server_factory("--log-file", str(log_file))
+    with server.connect("alice"):
+        pass
+    deadline = time.monotonic() + 5
+    while "alice disconnected" not in (log_file.read_text() if log_file.exists() else ""):
+        assert time.monotonic() < deadline, "the log file never said alice left"
+        time.sleep(0.02)
+    assert "alice joined from 127.0.0.1:" in log_file.read_text()
+    assert "alice" not in server.log()  # not on standard error as well
