@@ -38,6 +38,7 @@ CONNECTED = "Connected to server!"
 RESERVED_REASON = "Reserved nickname. Choose a different one."
 SHUTTING_DOWN = "Server is shutting down."
 BANNED = "You are banned from this server."
+MUTED = "You are muted: your message was not sent."
 HANDSHAKE_TIMEOUT = "No nickname received in time. Bye."
 STAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 COALESCE_SHOWN = 3

@@ -141,7 +141,6 @@ class Client(asyncio.Protocol):
             else None
         )
         self.drops: deque[float] = deque()
-        self.outbox: list[bytes] | None = None  # lines for this client in the current tick
         self._timer: asyncio.TimerHandle | None = None
 
     # -- asyncio callbacks --
@@ -185,10 +184,6 @@ class Client(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         reason = f"connection lost: {exc}" if exc else "connection closed"
         self.disconnect(reason, notice_text=p.left(self.nick))
-
-    def pause_writing(self) -> None:
-        # The kernel's buffer is full; the transport keeps the rest and we watch its size.
-        pass
 
     # -- handshake --
 
@@ -262,7 +257,7 @@ class Client(asyncio.Protocol):
         if command is not None:
             dispatch(self, command)
         elif self.muted:
-            self.send("You are muted: your message was not sent.")
+            self.send(p.MUTED)
         elif self.framing == "handout":
             # The handout's client has already put the time and its nickname in.
             self.room.bus.publish(text, exclude=self.key)
@@ -568,7 +563,7 @@ def cmd_me(client: Client, cmd: p.Command) -> None:
     if not cmd.args:
         client.send("Usage: /me TEXT")
     elif client.muted:
-        client.send("You are muted: your message was not sent.")
+        client.send(p.MUTED)
     else:
         client.room.bus.publish(p.action_line(client.nick, cmd.args), exclude=client.key)
 
@@ -607,7 +602,7 @@ def cmd_exit(client: Client, cmd: p.Command) -> None:
     client.disconnect(why, notice_text=p.left(client.nick))
 
 
-def kick(room: Room, target: Client, by: str, reason: str) -> None:
+def kick(target: Client, by: str, reason: str) -> None:
     """Shared by /kick, /ban and the operator console."""
     target.send(p.you_were_kicked(by, reason))
     log.info("%s kicked %s%s", by, target.nick, f" ({reason})" if reason else "")
@@ -629,7 +624,7 @@ def _target(client: Client, cmd: p.Command) -> tuple[Client | None, str]:
 def cmd_kick(client: Client, cmd: p.Command) -> None:
     target, reason = _target(client, cmd)
     if target is not None:
-        kick(client.room, target, client.nick, reason)
+        kick(target, client.nick, reason)
 
 
 @command("ban", "/ban NICK - kick, and refuse that address until restart", operator=True)
@@ -637,7 +632,7 @@ def cmd_ban(client: Client, cmd: p.Command) -> None:
     target, reason = _target(client, cmd)
     if target is not None:
         client.server.banned.add(target.peer_host)
-        kick(client.room, target, client.nick, reason or "banned")
+        kick(target, client.nick, reason or "banned")
 
 
 def _set_muted(client: Client, cmd: p.Command, muted: bool) -> None:
@@ -691,6 +686,10 @@ def setup_logging(config: ServerConfig) -> None:
     root.propagate = False
 
 
+class ServeError(Exception):
+    """The server cannot start; the message says why, for the log."""
+
+
 class Server:
     """Owns start-up, the serve loop, the operator console and graceful shutdown."""
 
@@ -729,9 +728,13 @@ class Server:
             log.warning(
                 "listening on all interfaces (%s): anyone on the network can join", config.host
             )
-        self._server = await self.loop.create_server(
-            lambda: Client(self), config.host or None, config.port, backlog=4096
-        )
+        try:
+            self._server = await self.loop.create_server(
+                lambda: Client(self), config.host or None, config.port, backlog=4096
+            )
+        except OSError as error:  # taken port, unknown host, no such address here
+            why = error.strerror or str(error)
+            raise ServeError(f"cannot listen on {config.host} port {config.port}: {why}") from None
         for sock in self._server.sockets:
             host, port = sock.getsockname()[:2]
             self.listeners.append(status.format_address(host, port))
@@ -835,7 +838,7 @@ def console_kick(server: Server, cmd: p.Command) -> None:
     if target is None:
         print(f"No such user: {nick}." if nick else "Usage: /kick NICK [reason]")
     else:
-        kick(server.room, target, "operator", reason)
+        kick(target, "operator", reason)
         print(f"{target.nick} kicked.")
 
 
@@ -864,13 +867,15 @@ async def serve(config: ServerConfig) -> None:
 
 def run(config: ServerConfig) -> int:
     """``netlab serve``: returns the exit status."""
-    setup_logging(config)
+    try:
+        setup_logging(config)
+    except OSError as error:
+        print(f"netlab serve: cannot write the log to {config.log_file}: {error}", file=sys.stderr)
+        return 1
     try:
         aio.run(serve(config))
-    except OSError as error:
-        log.error(
-            "cannot listen on %s port %d: %s", config.host, config.port, error.strerror or error
-        )
+    except ServeError as error:
+        log.error("%s", error)
         return 1
     except KeyboardInterrupt:
         pass

@@ -505,3 +505,14 @@ def test_log_file_gets_the_log(server_factory, tmp_path):
         time.sleep(0.02)
     assert "alice joined from 127.0.0.1:" in log_file.read_text()
     assert "alice" not in server.log()  # not on standard error as well
+
+
+def test_unwritable_log_file_is_a_clear_error(tmp_path):
+    result = subprocess.run(
+        [*NETLAB, "serve", "--port", "0", "--log-file", str(tmp_path / "no" / "such" / "x.log")],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 1
+    assert "cannot write the log" in result.stderr and "Traceback" not in result.stderr
