@@ -59,9 +59,12 @@ def handout_leaving(nick: str) -> str:
 
 
 def _names(nicks: Sequence[str], shown: int = COALESCE_SHOWN) -> str:
-    if len(nicks) <= shown + 1:
-        return ", ".join(nicks[:-1]) + " and " + nicks[-1] if len(nicks) > 1 else nicks[0]
-    return ", ".join(nicks[:shown]) + f" and {len(nicks) - shown} more"
+    """``a, b and c``; past ``shown`` names, ``a, b, c and 9 more`` (never ``and 1 more``)."""
+    if len(nicks) > shown + 1:
+        return ", ".join(nicks[:shown]) + f" and {len(nicks) - shown} more"
+    if len(nicks) == 1:
+        return nicks[0]
+    return ", ".join(nicks[:-1]) + " and " + nicks[-1]
 
 
 def joined_many(nicks: Sequence[str]) -> str:
