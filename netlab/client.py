@@ -49,6 +49,8 @@ PIPE_GRACE = 0.75
 MAX_LINE_BYTES = 1 << 20
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
+LEAVE_COMMANDS = ("/exit", "/quit")
+"""Typed in either mode, these end the session the protocol's way (``Connection.leave``)."""
 CLIENT_HELP = (
     "Client commands: /help - this list (and the server's) | /exit or /quit - leave"
     " (also Ctrl-D, Ctrl-C) | Up/Down - lines you typed before"
@@ -113,7 +115,7 @@ class Connection:
             data = await asyncio.wait_for(self.reader.read(65536), hold)
         except asyncio.TimeoutError:
             self._maybe_held = False
-            return [p.clean_text(t.strip()) for t in self._handout.flush()]
+            return self._flush_held()
         except ConnectionResetError as exc:
             log.debug("read: %r", exc)
             raise ServerGone("Connection lost: reset by the server.") from exc
@@ -124,10 +126,14 @@ class Connection:
         if not data:
             self._eof = True
             log.debug("end of stream from the server")
-            if held := [p.clean_text(t.strip()) for t in self._handout.flush()]:
+            if held := self._flush_held():
                 return held
             raise ServerGone("Connection lost: the server closed the connection.")
         return self.split(data)
+
+    def _flush_held(self) -> list[str]:
+        """The handout piece held back in case the next receive continued it, cleaned."""
+        return [p.clean_text(t.strip()) for t in self._handout.flush()]
 
     async def send_raw(self, data: bytes) -> None:
         if self.writer.is_closing():
@@ -304,6 +310,12 @@ def echo(conn: Connection, text: str) -> str | None:
     return None if text.startswith("/") else p.chat_line(conn.nick, text)
 
 
+def _command_word(text: str) -> str:
+    """The first word of a typed line, lower-cased (``/QUIT now`` gives ``/quit``), or ""."""
+    words = text.split(maxsplit=1)
+    return words[0].lower() if words else ""
+
+
 # ---- interactive -------------------------------------------------------------------------
 
 
@@ -347,8 +359,8 @@ async def chat_session(conn: Connection, screen: Screen) -> int:
     async def submit(text: str) -> bool:
         """Act on one line the user typed; False when it means leaving."""
         conn.nick = screen.me  # /nick may have changed it
-        command = text.split()[0].lower() if text else ""
-        if command in ("/exit", "/quit"):
+        command = _command_word(text)
+        if command in LEAVE_COMMANDS:
             return False
         if command == "/help":
             await screen.print([render.notice(CLIENT_HELP)])
@@ -446,7 +458,7 @@ async def piped(config: ChatConfig) -> int:
     async def sending() -> None:
         while (text := await lines.get()) is not None:
             text = text.strip()
-            if text.lower().split(maxsplit=1)[:1] in (["/exit"], ["/quit"]):
+            if _command_word(text) in LEAVE_COMMANDS:
                 return
             if text:
                 await conn.say(text)
