@@ -305,9 +305,13 @@ def echo(conn: Connection, text: str) -> str | None:
     back), or None for commands whose answer comes from the server."""
     if conn.protocol == "handout":
         return p.handout_message(conn.nick, text)
-    if text.startswith("/me "):
-        return p.action_line(conn.nick, text[4:].strip())
-    return None if text.startswith("/") else p.chat_line(conn.nick, text)
+    # Parsed as the server parses it, so that ``/ME waves`` is echoed as the action it becomes.
+    command = p.parse_command(text)
+    if command is None:
+        return p.chat_line(conn.nick, text)
+    if command.name == "me" and command.args:
+        return p.action_line(conn.nick, command.args)
+    return None
 
 
 def _command_word(text: str) -> str:

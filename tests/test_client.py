@@ -17,8 +17,8 @@ import pexpect
 import pytest
 from helpers import HANDOUT, NETLAB, ROOT, ChatPeer
 
+from netlab import client, render
 from netlab import protocol as p
-from netlab import render
 
 CHAT_ENV = {
     **os.environ,
@@ -360,3 +360,12 @@ def test_timestamps_are_short():
         r"\[\d\d:\d\d:\d\d\] -- bob joined the chat!",
         render.plain(render.message(p.parse_server_line("bob joined the chat!"))),
     )
+
+
+def test_own_lines_are_echoed_as_the_server_treats_them():
+    conn = client.Connection(None, None, "netlab")  # type: ignore[arg-type]
+    conn.nick = "alice"
+    assert client.echo(conn, "hi").endswith("] alice: hi")
+    assert client.echo(conn, "/ME waves").endswith("] * alice waves")  # commands ignore case
+    assert client.echo(conn, "/me") is None  # a usage reply, not an action
+    assert client.echo(conn, "/who") is None
