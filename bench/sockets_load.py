@@ -15,20 +15,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import resource
 import select
 import signal
 import socket
 import sys
 import time
 
-
-def raise_open_file_limit(wanted: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and wanted > hard:
-        sys.exit(f"need {wanted} open files, the hard limit is {hard}")
-    if wanted > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+from netlab import aio
 
 
 def connected_pairs(listener: socket.socket, count: int) -> list[socket.socket]:
@@ -77,7 +70,10 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to use")
     args = parser.parse_args()
 
-    raise_open_file_limit(2 * (args.pairs + args.chat_clients) + 64)
+    wanted = 2 * (args.pairs + args.chat_clients) + 64
+    limit = aio.raise_file_limit(wanted)
+    if limit is not None and limit < wanted:
+        sys.exit(f"need {wanted} open files, the limit is {limit} (hard limit: ulimit -Hn)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     sockets: list[socket.socket] = []
     try:
