@@ -37,8 +37,8 @@ def writer(port: int, connections: int, copies: int, lines: int, stride: int) ->
     chunk = b"".join(
         copy_line(i % 20, i, b.TIMED if i % stride == 0 else b.UNTIMED) for i in range(lines)
     )
-    per_socket = copies // connections // lines
-    for _ in range(per_socket):
+    writes_per_socket = copies // connections // lines
+    for _ in range(writes_per_socket):
         for s in socks:
             s.sendall(chunk)
     for s in socks:
@@ -53,7 +53,7 @@ async def count(connections: int, copies: int, lines: int) -> tuple[float, int]:
     bench.expected = per_socket * connections
     bench.measuring = True
     probes = min(b.PROBES, connections)
-    stride = max(1, -(-bench.expected // connections * probes // b.MAX_LATENCY_SAMPLES))
+    stride = b.timed_stride(per_socket, probes)
     made = 0
 
     def factory() -> b.BenchClient:
@@ -69,12 +69,15 @@ async def count(connections: int, copies: int, lines: int) -> tuple[float, int]:
         target=writer, args=(port, connections, copies, lines, stride)
     )
     process.start()
-    try:
-        first = None
-        while first is None:
+
+    async def first_copy() -> float:
+        while not bench.delivered:
             await asyncio.sleep(0.001)
-            if bench.delivered:
-                first = time.perf_counter()
+        return time.perf_counter()
+
+    try:
+        # Bounded, as a writer that failed to connect sends nothing at all.
+        first = await asyncio.wait_for(first_copy(), 120)
         await asyncio.wait_for(bench.complete, 120)
     finally:
         server.close()

@@ -451,6 +451,12 @@ class BenchClient(asyncio.Protocol):
 # ---- a run -------------------------------------------------------------------------------
 
 
+def timed_stride(messages: int, probes: int) -> int:
+    """Time every k-th of ``messages`` (each read by ``probes`` probes), so that the probes
+    parse at most about ``MAX_LATENCY_SAMPLES`` send times in all: this k."""
+    return max(1, math.ceil(messages * probes / MAX_LATENCY_SAMPLES))
+
+
 def percentile(ordered: list[int], fraction: float) -> float:
     """Nearest-rank percentile of sorted samples."""
     rank = max(1, math.ceil(fraction * len(ordered)))
@@ -586,7 +592,7 @@ async def send_and_count(
     listeners = len(live)
     total = len(senders) * config.messages
     probes = sum(1 for c in live if c.probe)
-    stride = max(1, math.ceil(total * probes / MAX_LATENCY_SAMPLES))
+    stride = timed_stride(total, probes)
     # Copies that arrive before the senders start (a sync, a notice) are no deliveries.
     bench.delivered = bench.echoed = 0
     bench.samples.clear()
