@@ -145,7 +145,7 @@ class BenchResult:
     echoed: int = 0
     dropped_clients: int = 0
     elapsed_s: float | None = None
-    deliveries_per_s: float | None = None
+    deliveries_per_s: int | None = None
     latency_ms_p50: float | None = None
     latency_ms_p95: float | None = None
     latency_ms_p99: float | None = None
@@ -265,7 +265,9 @@ class Bench:
 class BenchClient(asyncio.Protocol):
     """One connection: joins, then only counts markers (and, as a probe, reads send times)."""
 
-    def __init__(self, bench: Bench, index: int, nick: str, sender_id: int | None, probe: bool):
+    def __init__(
+        self, bench: Bench, index: int, nick: str, sender_id: int | None, probe: bool
+    ) -> None:
         self.bench = bench
         self.index = index
         self.nick = nick
@@ -526,7 +528,7 @@ async def measure(config: BenchConfig, host: str, port: int, server_pid: int | N
             for task in pending:
                 task.cancel()
             errors = [t.exception() for t in done if t.exception() is not None]
-            if config.protocol == "lines" and not errors:
+            if lines and not errors:
                 await sync_lines(clients, config.join_timeout)
             result.joined = sum(1 for c in clients if c.counting and not c.lost)
             result.join_s = round(time.perf_counter() - started, 3)
@@ -546,7 +548,7 @@ async def measure(config: BenchConfig, host: str, port: int, server_pid: int | N
             for c in clients:
                 if c.transport is None:
                     continue
-                if config.protocol == "lines":
+                if lines:
                     # ncat quits when a connection it is accepting has been reset.
                     c.transport.close()
                 else:
@@ -711,8 +713,6 @@ def result_rows(result: BenchResult) -> list[tuple[str, Any]]:
             value = result.rate or "as fast as possible"
         else:
             value = getattr(result, key)
-        if isinstance(value, float) and key == "deliveries_per_s":
-            value = round(value)
         rows.append((label, value))
     return rows
 
