@@ -34,12 +34,16 @@ Row = Mapping[str, Any] | Sequence[Any]
 Headers = Sequence[str] | Mapping[str, str]
 
 
+def _formats() -> tuple[str, ...]:
+    from tabulate import tabulate_formats
+
+    return (*OWN_FORMATS, *(f for f in tabulate_formats if f not in OWN_FORMATS))
+
+
 def __getattr__(name: str) -> Any:
     # FORMATS is computed on first use so that importing this module stays free of tabulate.
     if name == "FORMATS":
-        from tabulate import tabulate_formats
-
-        return (*OWN_FORMATS, *(f for f in tabulate_formats if f not in OWN_FORMATS))
+        return _formats()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -47,7 +51,7 @@ def check_format(fmt: str) -> str:
     """Return ``fmt`` if it is a known format name, else raise ValueError naming them all."""
     if fmt in OWN_FORMATS:
         return fmt
-    formats = __getattr__("FORMATS")
+    formats = _formats()
     if fmt not in formats:
         raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(formats)}")
     return fmt
