@@ -99,9 +99,12 @@ def bench(
         *("--protocol", protocol, "--clients", str(clients), "--senders", str(senders)),
         *("--messages", str(messages), "--size", str(args.size), "--format", "json"),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
     try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
         result = json.loads(done.stdout)
+    except subprocess.TimeoutExpired:
+        # One run that hangs is a failed run, not the end of all the rounds measured so far.
+        result = {"error": f"no result within {args.timeout:g} s (killed)"}
     except json.JSONDecodeError:
         result = {"error": (done.stderr or done.stdout).strip()[-300:]}
     result["command"] = " ".join(["netlab", *command[3:]])
