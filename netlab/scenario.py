@@ -20,6 +20,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -361,7 +362,9 @@ class Scenario(Strict):
         for index, bot in enumerate(self.bots):
             if isinstance(bot, Bot):
                 found += _script_problems(f"bots[{index}].script", bot.script)
-            elif bot.chatter and bot.chatter.until is None and not bot.leave and not self.duration:
+                continue
+            found += _group_nick_problems(f"bots[{index}].nick", bot)
+            if bot.chatter and bot.chatter.until is None and not bot.leave and not self.duration:
                 found.append(
                     f"bots[{index}].chatter: it would never end: give chatter.until, a leave, "
                     "or the scenario a duration"
@@ -380,6 +383,24 @@ class Scenario(Strict):
             for number, step in enumerate(bot.script)
             if step.action in NETLAB_ONLY_ACTIONS
         ]
+
+
+_NICK = TypeAdapter(Nick)
+
+
+def _group_nick_problems(place: str, group: Group) -> list[str]:
+    """The first of the group's nicks that is not a nickname once ``{i}`` and ``{group}`` are
+    filled in, checked as a single bot's nick is (one line, not one per bot of a crowd)."""
+    for nick in group.nicks():
+        try:
+            _NICK.validate_python(nick)
+        except ValidationError as error:
+            problem = error.errors(include_url=False)[0]
+            said = _message(problem)
+            if problem["type"] != "string_pattern_mismatch":  # that message names the nick
+                said = f"{nick!r}: {said}"
+            return [f"{place}: {said}"]
+    return []
 
 
 def _script_problems(place: str, script: list[Step]) -> list[str]:

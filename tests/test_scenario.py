@@ -138,3 +138,14 @@ def test_resolve_path(tmp_path):
 def test_shipped_scenarios_are_valid(name):
     scenario = load(SCENARIOS / f"{name}.yaml")
     assert scenario.name == name
+
+
+def test_group_nicks_are_nicknames_once_expanded():
+    spaced = [{"group": "g", "count": 2, "nick": "guest {i}"}]
+    assert error_of(minimal(bots=spaced)) == (
+        "s.yaml: bots[0].nick: 'guest 1' is not a nickname: use letters, digits, _ and -"
+    )
+    named = [{"group": "lab guests", "count": 2}]  # the default nick is {group}{i}
+    assert "bots[0].nick: 'lab guests1' is not a nickname" in error_of(minimal(bots=named))
+    long = [{"group": "g", "count": 10, "nick": "n" * 31 + "{i}"}]
+    assert f"bots[0].nick: {'n' * 31 + '10'!r}: " in error_of(minimal(bots=long))
