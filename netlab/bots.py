@@ -41,6 +41,8 @@ full: it stops accepting) counts as refusing."""
 REPLY_TIMEOUT_S = 5.0
 """How long ``login`` and ``kick`` wait for the server's answer."""
 CLOSE_TIMEOUT_S = 3.0
+RECONNECT_TRIES = 5
+"""Joins a ``reconnect`` tries while the server still holds the dropped connection's nick."""
 HANDOUT_GAP_S = 0.05
 """Least time between two sends of one bot under ``--protocol handout``: that framing has no
 terminator, so two sends read by the server in one receive would merge into one message."""
@@ -175,11 +177,12 @@ class Ledger:
             message = self._take(window, sender, clean(text))
         else:
             message = None
-            for candidate in _relayed_texts(clean(text)):
+            candidates = _relayed_texts(clean(text))
+            for candidate in candidates:
                 if candidate in window.pending:
                     message = self._take(window, candidate, candidate)
                     break
-            if message is None and not any(t in self._texts for t in _relayed_texts(text)):
+            if message is None and not any(t in self._texts for t in candidates):
                 tally.foreign += 1
                 return "foreign"
         if message is None:
@@ -592,11 +595,13 @@ class BotRun:
 
     async def reconnect(self) -> None:
         await self.drop()
-        for _ in range(5):  # the server may not have seen the reset yet: the nick is taken
+        for _ in range(RECONNECT_TRIES - 1):
             if await self.join() or "already taken" not in (self.refused or ""):
-                break
+                return
+            # The server may not have seen the reset yet: the nick is still taken. Try again.
             self.errors.pop()
             await asyncio.sleep(0.2)
+        await self.join()  # the last try: a refusal now is the bot's error
 
     def close_now(self) -> None:
         if self.link is not None:
@@ -807,8 +812,11 @@ class Simulation:
             elif step.after is not None:
                 await self.sleep_until(previous_end + step.after / self.speed)
             action = step.action
-            if bot.phase == "kicked" or (bot.phase == "offline" and action not in ("join", "wait")):
-                if bot.phase != "kicked" and bot.refused is None and not bot.errors:
+            # Not the phase: once the server has closed the connection a kicked bot is offline.
+            if bot.kicked_by is not None:
+                return  # a kicked bot's remaining steps are skipped; being kicked is no error
+            if bot.phase == "offline" and action not in ("join", "wait"):
+                if bot.refused is None and not bot.errors:
                     bot.error(f"script[{number}] {action}: not connected")
                 return
             await self._step(bot, step)

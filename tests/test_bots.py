@@ -341,3 +341,73 @@ async def test_handout_protocol_against_the_handouts_server(handout_server):
     assert [bot.errors for bot in result.bots] == [[]] * 4
     assert totals.sent == 7
     assert totals.lost == 0 and totals.delivered == totals.expected == 13
+
+
+def test_a_simulation_text_cleaned_by_no_one_is_still_known_under_lines():
+    ledger = ledger_of("alice", match="text")
+    ledger.send("alice", "tab\there", 1.0)  # counted as "tab here", as a server cleans it
+    ledger.register(2, "bob")  # too late to expect it
+    # A plain relay passes the tab on: still the simulation's text, not a stranger's.
+    assert ledger.receive(2, None, "<user1> tab\there", 1.01) == "unexpected"
+    assert ledger.tally("bob").foreign == 0
+
+
+@pytest.mark.timeout(60)
+async def test_a_kicked_bots_remaining_steps_are_skipped_without_error(server):
+    document = {
+        "name": "t",
+        "bots": [
+            {
+                "nick": "op",
+                "script": [
+                    {"do": "join"},
+                    {"do": "login", "password": "secret"},
+                    {"at": "0.5s", "do": "kick", "nick": "victim"},
+                ],
+            },
+            {
+                "nick": "victim",
+                "script": [{"do": "join"}, {"at": "1.5s", "do": "say", "text": "still here?"}],
+            },
+        ],
+    }
+    result = await run_scenario(document, *server.address, "netlab")
+    bots = by_nick(result)
+    assert bots["victim"].kicked_by == "op"
+    assert [bot.errors for bot in result.bots] == [[], []]
+    assert result.ledger.tally("victim").sent == 0
+
+
+@pytest.mark.timeout(30)
+async def test_a_reconnect_refused_every_time_is_an_error():
+    """A server that keeps the nick taken: the retries end, and the last refusal counts."""
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        writer.write(b"NICK")
+        nick = (await reader.readline()).decode().strip()
+        if connections == 1:
+            writer.write(b"Connected to server!\n")
+            with contextlib.suppress(ConnectionError):
+                await reader.read()  # until the bot drops (a reset)
+        else:
+            writer.write(f"Nickname '{nick}' is already taken. Choose a different one.\n".encode())
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    document = {
+        "name": "t",
+        "bots": [{"nick": "a", "script": [{"do": "join"}, {"do": "reconnect"}]}],
+    }
+    try:
+        result = await run_scenario(document, "127.0.0.1", port, "netlab")
+    finally:
+        server.close()
+    assert connections == 6  # the join, then five tries
+    assert result.bots[0].errors == [
+        "join: refused: Nickname 'a' is already taken. Choose a different one."
+    ]
