@@ -79,9 +79,15 @@ def joined(child: pexpect.spawn, nick: str = "alice") -> None:
 # ---- against netlab serve --------------------------------------------------------------
 
 
-def test_round_trip_in_russian_and_emoji(server, chat):
+def alice_joined(server, chat: Spawn) -> pexpect.spawn:
+    """``netlab chat --nick alice`` on ``server``, in the room with its prompt up."""
     alice = chat("--port", str(server.port), "--nick", "alice")
     joined(alice)
+    return alice
+
+
+def test_round_trip_in_russian_and_emoji(server, chat):
+    alice = alice_joined(server, chat)
     with server.connect("bob") as bob:
         alice.expect_exact("bob joined the chat!")
         bob.say("привет, Алиса 🎉")
@@ -98,8 +104,7 @@ def test_round_trip_in_russian_and_emoji(server, chat):
 @pytest.mark.parametrize("keys", ["/exit\r", "/QUIT\r", "\x04", "\x03"])
 def test_leaving_is_clean(server, chat, keys):
     """/exit, /quit, Ctrl-D and Ctrl-C all leave with status 0 and no traceback."""
-    alice = chat("--port", str(server.port), "--nick", "alice")
-    joined(alice)
+    alice = alice_joined(server, chat)
     alice.send(keys)
     assert finished(alice) == 0
     assert "Traceback" not in alice.before
@@ -123,8 +128,7 @@ def test_rejected_nickname_asks_again(server, chat):
 
 
 def test_help_shows_client_and_server_commands(server, chat):
-    alice = chat("--port", str(server.port), "--nick", "alice")
-    joined(alice)
+    alice = alice_joined(server, chat)
     alice.send("/help\r")
     alice.expect_exact("Client commands:")
     alice.expect_exact("Server commands:")
@@ -134,8 +138,7 @@ def test_help_shows_client_and_server_commands(server, chat):
 
 
 def test_server_killed_mid_session(server, chat):
-    alice = chat("--port", str(server.port), "--nick", "alice")
-    joined(alice)
+    alice = alice_joined(server, chat)
     alice.send("half typed")
     started = time.monotonic()
     server.proc.kill()
@@ -145,8 +148,7 @@ def test_server_killed_mid_session(server, chat):
 
 
 def test_kicked_says_so_and_exits_1(server, chat):
-    alice = chat("--port", str(server.port), "--nick", "alice")
-    joined(alice)
+    alice = alice_joined(server, chat)
     with server.connect("bob") as bob:
         bob.say("/login secret")
         bob.expect("You are now an operator.")
