@@ -293,7 +293,9 @@ class Unreachable(Exception):
 class BotRun:
     """One bot: its connection, what it has received, its errors, and its steps."""
 
-    def __init__(self, sim: Simulation, nick: str, keep_lines: bool, group: str | None = None):
+    def __init__(
+        self, sim: Simulation, nick: str, keep_lines: bool, group: str | None = None
+    ) -> None:
         self.sim = sim
         self.nick = nick
         self.group = group
@@ -420,12 +422,16 @@ class BotRun:
     async def _send(self, text: str) -> None:
         """One message, framed as the protocol wants."""
         if self.sim.protocol == "handout":
-            gap = self._last_write + HANDOUT_GAP_S - self.sim.now()
-            if gap > 0:
-                await asyncio.sleep(gap)
+            await self._handout_gap()
             self._write(p.handout_message(self.nick, text).encode(), text)
         else:
             self._write(p.encode_line(text), text)
+
+    async def _handout_gap(self) -> None:
+        """Wait out ``HANDOUT_GAP_S`` since this bot's last send (the handout has no framing)."""
+        gap = self._last_write + HANDOUT_GAP_S - self.sim.now()
+        if gap > 0:
+            await asyncio.sleep(gap)
 
     async def wait_line(
         self, match: Callable[[str], bool], timeout: float, since: int
@@ -502,11 +508,9 @@ class BotRun:
         return True
 
     async def say(self, text: str) -> None:
-        if self.sim.protocol == "netlab" and text.startswith("/"):
-            await self._send(text)  # a command, not chat: netlab does not relay it
-            return
         await self._send(text)
-        self.sim.ledger.send(self.nick, text, self._last_write)
+        if self.sim.protocol != "netlab" or not text.startswith("/"):  # netlab runs commands
+            self.sim.ledger.send(self.nick, text, self._last_write)
 
     async def command(self, text: str) -> None:
         if self.sim.protocol == "netlab":
@@ -565,9 +569,7 @@ class BotRun:
             if protocol == "netlab":
                 await self._send("/exit")
             elif protocol == "handout":
-                gap = self._last_write + HANDOUT_GAP_S - self.sim.now()
-                if gap > 0:
-                    await asyncio.sleep(gap)
+                await self._handout_gap()
                 leaving = p.handout_leaving(self.nick)  # sent bare, as the handout's client does
                 self._write(leaving.encode(), leaving)
             else:
