@@ -19,11 +19,10 @@ from typing import Any, TextIO
 from netlab import embedded
 from netlab.bots import RunResult, Simulation, Unreachable
 from netlab.scenario import Group, Scenario
+from netlab.server import ServerConfig
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE = 0, 1, 2, 3
 SOCKET_ROWS_SHOWN = 24
-DEFAULT_RATE_LIMIT = 10.0
-"""``netlab serve``'s own default (messages a second per client, bursts of twice that)."""
 
 
 @dataclass
@@ -75,10 +74,10 @@ def server_arguments(scenario: Scenario, speed: float = 1.0) -> list[str]:
     options = scenario.server.options
     args = options.arguments()
     if options.max_clients is None:
-        args += ["--max-clients", str(max(100, len(scenario.nicks()) + 16))]
+        args += ["--max-clients", str(max(ServerConfig.max_clients, len(scenario.nicks()) + 16))]
     if options.rate_limit is None:
         rate = needed_rate(scenario, speed)
-        if rate > DEFAULT_RATE_LIMIT:
+        if rate > ServerConfig.rate_limit:
             args += ["--rate-limit", str(math.ceil(rate))]
     if options.log_level is None:
         args += ["--log-level", "warning"]
@@ -258,7 +257,7 @@ async def _progress(sim: Simulation) -> None:
         return
 
     def line() -> Text:
-        total = sum(1 for bot in sim.bots) or len(sim.scenario.nicks())
+        total = len(sim.bots) or len(sim.scenario.nicks())
         errors = sum(len(bot.errors) for bot in sim.bots)
         text = Text()
         text.append(f" {sim.scenario.name} ", style="bold reverse")
