@@ -7,12 +7,13 @@ The report's keys are a contract (docs/scenarios.md): they may grow, never chang
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from netlab import tables
 from netlab.bots import BotRun, RunResult, Tally
+from netlab.protocol import nick_key
 
 PER_BOT_ROWS = 40
 """Above this many bots the summary shows a row per group (and every bot with an error);
@@ -78,7 +79,7 @@ def evaluate(result: RunResult, totals: Tally) -> list[Verdict]:
         verdicts.append(
             Verdict(
                 f"kicked: {', '.join(wanted.kicked) or 'nobody'}",
-                {n.casefold() for n in kicked} == {n.casefold() for n in wanted.kicked},
+                {nick_key(n) for n in kicked} == {nick_key(n) for n in wanted.kicked},
                 ", ".join(f"{b.nick} by {b.kicked_by}" for b in result.bots if b.kicked_by)
                 or "nobody was kicked",
             )
@@ -209,7 +210,10 @@ def build(result: RunResult, verdicts: list[Verdict], totals: Tally) -> dict[str
 
 
 def summary(
-    result: RunResult, verdicts: list[Verdict], totals: Tally, sockets_render=None
+    result: RunResult,
+    verdicts: list[Verdict],
+    totals: Tally,
+    sockets_render: Callable[[list[dict[str, Any]]], str] | None = None,
 ) -> list[tuple[str, str]]:
     """The summary as (style, text) blocks for a rich console: rich styles only the headings
     and the verdict; tables come from tables.py as they are."""

@@ -26,7 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-PROTOCOLS = ("netlab", "handout", "lines")
+from netlab.protocol import nick_key
+
 Protocol = Literal["netlab", "handout", "lines"]
 NETLAB_ONLY_ACTIONS = ("login", "kick")
 """Steps that need netlab's commands; against the handout's server or a line relay they cannot
@@ -352,12 +353,12 @@ class Scenario(Strict):
         found = []
         seen: dict[str, str] = {}
         for place, nick in self._places():
-            key = nick.casefold()
+            key = nick_key(nick)
             if key in seen:
                 found.append(f"{place}: nick {nick!r} is used twice (also at {seen[key]})")
             seen.setdefault(key, place)
         for nick in self.expect.kicked or []:
-            if nick.casefold() not in seen:
+            if nick_key(nick) not in seen:
                 found.append(f"expect.kicked: {nick!r} is not a bot of this scenario")
         for index, bot in enumerate(self.bots):
             if isinstance(bot, Bot):
