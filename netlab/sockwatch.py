@@ -168,7 +168,8 @@ def summary(rows: list[dict[str, Any]]) -> str:
     connections = {frozenset((row["local"], row["remote"])) for row in rows if row["remote"]}
     by_state = ", ".join(f"{count} {state}" for state, count in states.items())
     plural = "" if len(rows) == 1 else "s"
-    return f"{len(rows)} socket{plural}: {by_state or 'none'}; {len(connections)} connections"
+    joined = f"{len(connections)} connection{'' if len(connections) == 1 else 's'}"
+    return f"{len(rows)} socket{plural}: {by_state or 'none'}; {joined}"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -358,7 +359,7 @@ def _read_proc_net(proto: str, config: SocketsConfig) -> Iterator[Conn]:
         if port_hex in raw_line:
             line = raw_line.decode("ascii")
             _, local, remote, state, queues, _, _, _, _, inode, *_ = line.split()
-            state = TCP_STATES[int(state, 16)] if proto.startswith("tcp") else NO_STATE
+            state = _tcp_state(int(state, 16)) if proto.startswith("tcp") else NO_STATE
             if not config.wants_state(state):
                 continue
             local_address, remote_address = _decode(local), _decode(remote)
@@ -373,6 +374,11 @@ def _read_proc_net(proto: str, config: SocketsConfig) -> Iterator[Conn]:
                 recv_q,
                 send_q,
             )
+
+
+def _tcp_state(number: int) -> str:
+    # A state a newer kernel adds is shown by its number rather than ending the listing.
+    return TCP_STATES[number] if 0 < number < len(TCP_STATES) else f"STATE_{number}"
 
 
 def _decode(hex_address: str) -> Address:

@@ -84,7 +84,8 @@ def nick_map() -> dict[tuple[str, str], str]:
     machine; the client-side end is the same pair reversed."""
     mapping: dict[tuple[str, str], str] = {}
     for document in read_all():
-        for client in document.get("clients", []):
+        clients = document.get("clients") if isinstance(document, dict) else None
+        for client in clients if isinstance(clients, list) else []:
             with contextlib.suppress(KeyError, TypeError):
                 mapping[(client["local"], client["remote"])] = client["nick"]
     return mapping

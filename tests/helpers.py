@@ -26,6 +26,24 @@ class Timeout(AssertionError):
     pass
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on (for connection-refused cases and peers of our own)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, timeout: float = 5.0) -> None:
+    """Until something accepts connections on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise Timeout(f"nothing listens on port {port}")
+
+
 class ServerProcess(embedded.ServerProcess):
     """A ``netlab serve`` on a free port, with what tests ask of it."""
 

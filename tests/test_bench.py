@@ -14,11 +14,10 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-from helpers import HANDOUT, NETLAB
+from helpers import HANDOUT, NETLAB, free_port, wait_listening
 
 from netlab import bench as b
 
@@ -44,12 +43,6 @@ def assert_counted(result: dict, clients: int, senders: int, messages: int) -> N
     assert result["delivered"] == result["expected"]
     assert result["lost"] == 0
     assert result["complete"] is True
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- against netlab serve ----------------------------------------------------------------
@@ -229,16 +222,6 @@ def test_counts_every_copy_from_the_handout_server():
         if handout.stdout is not None:
             handout.stdout.close()
     assert_counted(result, clients=6, senders=2, messages=10)
-
-
-def wait_listening(port: int, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise AssertionError(f"nothing listens on {port}")
 
 
 # ---- errors ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pexpect
 import pytest
-from helpers import HANDOUT, NETLAB, ROOT, ChatPeer
+from helpers import HANDOUT, NETLAB, ROOT, ChatPeer, free_port
 
 from netlab import client, render
 from netlab import protocol as p
@@ -64,11 +64,6 @@ def finished(child: pexpect.spawn, timeout: float = 3.0) -> int:
     child.close()
     return child.exitstatus
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def joined(child: pexpect.spawn, nick: str = "alice") -> None:
