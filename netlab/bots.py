@@ -730,8 +730,8 @@ class Simulation:
             asyncio.ensure_future(self._observe(at)) for at in self.scenario.observe.sockets
         ]
         cut = False
+        everything = asyncio.gather(*work, *observers)
         try:
-            everything = asyncio.gather(*work, *observers)
             duration = self.scenario.duration
             limit = None if duration is None else max(0.0, self.due(duration) - self.now())
             try:
@@ -748,6 +748,10 @@ class Simulation:
             for task in (*work, *observers):
                 task.cancel()
             await asyncio.gather(*work, *observers, return_exceptions=True)
+            if everything.done() and not everything.cancelled():
+                # Seen here: once the shield is cancelled (Ctrl-C) nothing else retrieves it,
+                # and asyncio would print "exception was never retrieved" with a traceback.
+                everything.exception()
         end = self.now()
         self.ledger.finish(end)
         await asyncio.gather(*(self._last_leave(bot) for bot in self.bots))

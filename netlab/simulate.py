@@ -22,6 +22,7 @@ from netlab.scenario import Group, Scenario
 from netlab.server import ServerConfig
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # as shells report a Ctrl-C
 SOCKET_ROWS_SHOWN = 24
 
 
@@ -107,6 +108,8 @@ def simulate(config: SimulateConfig) -> int:
     for file in files:
         naming = file.stem if len(files) > 1 else None
         statuses.append(_simulate_file(file, config, naming))
+        if statuses[-1] == EXIT_INTERRUPTED:  # Ctrl-C stops the whole run, not one scenario
+            return EXIT_INTERRUPTED
     if len(files) > 1 and not config.quiet:
         passed = statuses.count(EXIT_PASSED)
         _stdout().print(f"\n{passed} of {len(files)} scenarios passed", style="bold")
@@ -162,7 +165,7 @@ def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> in
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         errors.print("netlab simulate: interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         if transcript is not None:
             transcript.close()

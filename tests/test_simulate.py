@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
+import signal
 import subprocess
+import time
 
+import psutil
 import pytest
-from helpers import NETLAB, ROOT
+from helpers import NETLAB, ROOT, free_port
 
 SCENARIOS = ROOT / "scenarios"
 REPORT_KEYS = {"scenario", "passed", "duration_s", "totals", "bots", "expectations", "sockets"}
@@ -23,12 +25,6 @@ def simulate(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -134,3 +130,30 @@ def test_a_directory_runs_every_scenario(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 of 2 scenarios passed" in done.stdout
     assert (tmp_path / "r-one.json").is_file() and (tmp_path / "r-two.json").is_file()
+
+
+def test_ctrl_c_stops_a_directory_run(tmp_path):
+    for name in ("first", "second"):
+        (tmp_path / f"{name}.yaml").write_text(
+            f"name: {name}\nbots:\n  - nick: {name}\n"
+            "    script: [{do: join}, {do: wait, for: 30s}]\n",
+            encoding="utf-8",
+        )
+    report = tmp_path / "run.json"
+    proc = subprocess.Popen(
+        [*NETLAB, "simulate", str(tmp_path), "--quiet", "--report", str(report)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    # The first scenario is under way once its bot holds a connection to the embedded server.
+    deadline = time.monotonic() + 20
+    while not any(c.status == "ESTABLISHED" for c in psutil.Process(proc.pid).net_connections()):
+        assert time.monotonic() < deadline and proc.poll() is None, "the first scenario never ran"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, out + err
+    assert err.count("interrupted") == 1 and "Traceback" not in err
+    assert "second" not in out + err  # the second scenario never started
