@@ -298,10 +298,7 @@ class ServeOptions(Strict):
         """As ``netlab serve`` command-line options."""
         args = []
         for name, value in self.model_dump(exclude_none=True).items():
-            args += [
-                f"--{name.replace('_', '-')}",
-                f"{value:g}" if isinstance(value, float) else str(value),
-            ]
+            args += [f"--{name.replace('_', '-')}", str(value)]  # str: floats keep every digit
         return args
 
 

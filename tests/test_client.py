@@ -65,7 +65,6 @@ def finished(child: pexpect.spawn, timeout: float = 3.0) -> int:
     return child.exitstatus
 
 
-
 def joined(child: pexpect.spawn, nick: str = "alice") -> None:
     child.expect_exact(p.CONNECTED)
     child.expect(nick + SGR + ">")  # the input prompt is up
