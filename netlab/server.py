@@ -61,7 +61,10 @@ class ServerConfig:
     handout_grace: float = 0.3
     """How long a bare nickname waits for a newline before it is taken as a handout client's."""
     notice_burst: int = 5
-    """Join (or leave) notices per second sent one by one; more are coalesced into one."""
+    """Join (or leave) notices per second always sent one by one, however big the room."""
+    notice_budget: int = 50_000
+    """Copies of one-by-one notices per second: a room of N people gets budget/N notices a
+    second one by one (at least ``notice_burst``); more are coalesced into one line a second."""
     log_level: str = "info"
     log_format: str = "text"
     log_file: str | None = None
@@ -352,7 +355,11 @@ class NoticeBatch:
         now = time.monotonic()
         while self.recent and now - self.recent[0] > 1:
             self.recent.popleft()
-        if len(self.recent) < self.room.config.notice_burst and not self.pending:
+        config = self.room.config
+        # Each notice is copied to everyone: the bigger the room, the fewer go one by one.
+        room_size = max(1, len(self.room.members))
+        one_by_one = max(config.notice_burst, config.notice_budget // room_size)
+        if len(self.recent) < one_by_one and not self.pending:
             self.recent.append(now)
             self.room.bus.publish(self.one(nick), exclude=exclude)
             return
