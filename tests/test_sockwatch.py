@@ -346,3 +346,27 @@ def test_watch_marks_new_sockets_and_leaves_on_ctrl_c(chat4: Chat) -> None:
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/net"), reason="Linux only")
+def test_netlink_and_proc_net_agree(chat: Chat) -> None:
+    # Both readers of the kernel's table: sock_diag first, /proc/net/tcp where it is refused.
+    chat.clients[0].sendall(b"unread")  # a Recv-Q on one server end
+    closed = chat.clients.pop()
+    closed.close()  # a FIN_WAIT2 / CLOSE_WAIT pair
+    config = sockwatch.SocketsConfig(port=chat.port, all_states=True)
+    try:
+        list(sockwatch._sock_diag("tcp", config))
+    except OSError:
+        pytest.skip("sock_diag is refused here")
+
+    def agree() -> bool:  # read again each time: the FIN may still be on its way
+        return all(
+            set(sockwatch._sock_diag(proto, config)) == set(sockwatch._read_proc_net(proto, config))
+            for proto in ("tcp", "tcp6")
+        )
+
+    wait_for(agree, 5)
+    rows = sockwatch.snapshot(config).rows
+    assert {row["state"] for row in rows} >= {"LISTEN", "ESTABLISHED", "CLOSE_WAIT"}
+    assert 6 in {row["recv_q"] for row in rows}
