@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from netlab import sockwatch
+from netlab.sockets import kernel
 from netlab.sockwatch import SocketsConfig
 from netlab.status import format_address, write_status
 
@@ -356,13 +357,13 @@ def test_netlink_and_proc_net_agree(chat: Chat) -> None:
     closed.close()  # a FIN_WAIT2 / CLOSE_WAIT pair
     config = sockwatch.SocketsConfig(port=chat.port, all_states=True)
     try:
-        list(sockwatch._sock_diag("tcp", config))
+        list(kernel.sock_diag("tcp", config))
     except OSError:
         pytest.skip("sock_diag is refused here")
 
     def agree() -> bool:  # read again each time: the FIN may still be on its way
         return all(
-            set(sockwatch._sock_diag(proto, config)) == set(sockwatch._read_proc_net(proto, config))
+            set(kernel.sock_diag(proto, config)) == set(kernel.read_proc_net(proto, config))
             for proto in ("tcp", "tcp6")
         )
 

@@ -62,11 +62,6 @@ def test_empty_table_keeps_its_header() -> None:
     assert "Recv-Q" in tables.render([], HEADERS)
 
 
-def test_formats_lists_own_and_tabulate_names() -> None:
-    assert tables.FORMATS[:3] == ("table", "json", "csv")
-    assert {"github", "grid", "plain"} <= set(tables.FORMATS)
-
-
 def test_unknown_format_is_a_value_error_naming_the_choices() -> None:
     with pytest.raises(ValueError, match=r"unknown format 'nope'.*github"):
         tables.render(ROWS, HEADERS, "nope")
