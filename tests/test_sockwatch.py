@@ -371,3 +371,122 @@ def test_netlink_and_proc_net_agree(chat: Chat) -> None:
     rows = sockwatch.snapshot(config).rows
     assert {row["state"] for row in rows} >= {"LISTEN", "ESTABLISHED", "CLOSE_WAIT"}
     assert 6 in {row["recv_q"] for row in rows}
+
+
+# ---- what reaches the terminal ------------------------------------------------------------
+
+PLANTED = "\x1b]0;PWNED\x07\x1b[31mroot_admin"
+MAIN = [sys.executable, "-m", "netlab"]  # what users run: the fast path before Typer
+
+
+def test_a_planted_nickname_is_shown_escaped_never_obeyed(chat4: Chat, tmp_path) -> None:
+    env = {"XDG_RUNTIME_DIR": str(tmp_path)}
+    listen = format_address(*chat4.listener.getsockname()[:2])
+    client = chat4.address(chat4.clients[0])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+        write_status(
+            {
+                "pid": os.getpid(),
+                "listen": [listen],
+                "clients": [{"nick": PLANTED, "local": listen, "remote": client}],
+            }
+        )
+    shown = "\\x1b]0;PWNED\\x07\\x1b[31mroot_admin"
+    for args in ([], ["--format", "csv"], ["--explain"]):
+        done = run_cli("--port", str(chat4.port), *args, env=env)
+        assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+        assert done.stdout.count(shown) == 2, done.stdout  # on both ends
+    nicks = [row["nick"] for row in json_rows("--port", str(chat4.port), env=env)]
+    assert nicks.count(PLANTED) == 2
+
+
+def test_v4_mapped_ends_pair_as_one_connection_with_its_nickname(tmp_path) -> None:
+    # A dual-stack listener sees an IPv4 client as ::ffff:127.0.0.1 (bound here to the
+    # v4-mapped loopback only), while the client's own end says 127.0.0.1.
+    listener = socket.socket(socket.AF_INET6)
+    try:
+        listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        listener.bind(("::ffff:127.0.0.1", 0))
+    except OSError as error:
+        listener.close()
+        pytest.skip(f"no dual-stack sockets here: {error}")
+    listener.listen()
+    chat = Chat(listener)
+    chat.clients.append(socket.create_connection(("127.0.0.1", chat.port), timeout=5))
+    chat.server_ends.append(listener.accept()[0])
+    try:
+        server_end = chat.server_ends[0]
+        local = format_address(*server_end.getsockname()[:2])
+        remote = format_address(*server_end.getpeername()[:2])
+        assert remote.startswith("[::ffff:127.0.0.1]:")
+        env = {"XDG_RUNTIME_DIR": str(tmp_path)}
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+            document = {"nick": "alice", "local": local, "remote": remote}
+            write_status({"pid": os.getpid(), "listen": [local], "clients": [document]})
+        rows = json_rows("--port", str(chat.port), env=env)
+        assert [row["nick"] for row in rows if row["remote"]] == ["alice", "alice"]
+        summary = run_cli("--port", str(chat.port), env=env).stdout.splitlines()[-1]
+        assert summary.endswith("; 1 connection")
+    finally:
+        chat.close()
+
+
+def test_the_fast_path_serves_netlab_sockets_without_typer(chat4: Chat) -> None:
+    code = (
+        "import sys; from netlab.__main__ import main\n"
+        "try: main()\n"
+        "finally: print('typer' in sys.modules, file=sys.stderr)"
+    )
+    args = ["sockets", "--port", str(chat4.port), "-f", "json"]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0 and done.stderr.strip() == "False", done.stderr
+    assert len(json.loads(done.stdout)) == 5
+    bad = subprocess.run(
+        [*MAIN, "sockets", "--port", "0"], capture_output=True, text=True, timeout=30
+    )
+    assert bad.returncode == 2 and "--port 0 is not a TCP port" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sockets", "--all"],
+        ["sockets", "--all", "-f", "json"],
+        ["sockets", "--explain"],
+        ["--help"],
+        ["serve", "--help"],
+        ["--version"],
+    ],
+)
+def test_a_closed_stdout_ends_quietly(args: list[str], chat4: Chat) -> None:
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before the first write, as after `| head -1`
+    try:
+        done = subprocess.run(
+            [*MAIN, *args], stdout=writer, stderr=subprocess.PIPE, text=True, timeout=30
+        )
+    finally:
+        os.close(writer)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_head_takes_one_line_of_a_long_listing(chat4: Chat) -> None:
+    for _ in range(400):  # 800 more rows, 90 KB: more than a pipe holds, so a write meets
+        # the closed end
+        chat4.clients.append(socket.create_connection(("127.0.0.1", chat4.port), timeout=5))
+        chat4.server_ends.append(chat4.listener.accept()[0])
+    for fmt in ("table", "json"):
+        netlab = subprocess.Popen(
+            [*MAIN, "sockets", "--port", str(chat4.port), "-f", fmt],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        first = netlab.stdout.readline()
+        netlab.stdout.close()
+        assert netlab.wait(timeout=30) == 0
+        assert first and netlab.stderr.read() == b""
+        netlab.stderr.close()

@@ -24,12 +24,12 @@ ENDED = frozenset({"TIME_WAIT", "CLOSE", "LAST_ACK", "CLOSING"})  # the connecti
 
 
 def explain(row: Row) -> str:
-    """``127.0.0.1:55555 -> 127.0.0.1:54652: server's end of bob's connection, held by netlab
-    (pid 21269). ESTABLISHED: open, chat flows both ways.``"""
+    """``127.0.0.1:55555 -> 127.0.0.1:54652: server's end of bob's connection (netlab, pid
+    21269). ESTABLISHED: open, chat flows both ways.``"""
     state = row["state"]
     meaning = MEANINGS.get(state, "a state this program does not know, read from the kernel")
     where = row["local"] + (f" -> {row['remote']}" if row["remote"] else "")
-    return f"{where}: {_who(row)}, {_owner(row)}. {state}: {meaning}.{_queues(row)}"
+    return f"{where}: {_who(row)} ({_owner(row)}). {state}: {meaning}.{_queues(row)}"
 
 
 def _who(row: Row) -> str:
@@ -47,10 +47,10 @@ def _who(row: Row) -> str:
 def _owner(row: Row) -> str:
     if row["pid"] is not None:
         program = visible(row["process"]) if row["process"] else "a process"
-        return f"held by {program} (pid {row['pid']})"
+        return f"{program}, pid {row['pid']}"
     if row["state"] in ENDED:
-        return "held by the kernel alone, no process any more"
-    return "held by a process this user may not see"
+        return "no process: the kernel alone holds it"
+    return "a process this user may not see"
 
 
 def _queues(row: Row) -> str:
