@@ -21,6 +21,8 @@ MEANINGS = {
     "NONE": "UDP has no connections and no states: each datagram goes on its own",
 }
 ENDED = frozenset({"TIME_WAIT", "CLOSE", "LAST_ACK", "CLOSING"})  # the connection is over
+# States in which the program may have closed its socket already, leaving it to the kernel.
+ORPHANS = ENDED | {"FIN_WAIT1", "FIN_WAIT2"}
 
 
 def explain(row: Row) -> str:
@@ -48,18 +50,24 @@ def _owner(row: Row) -> str:
     if row["pid"] is not None:
         program = visible(row["process"]) if row["process"] else "a process"
         return f"{program}, pid {row['pid']}"
-    if row["state"] in ENDED:
+    if row["state"] in ORPHANS:
         return "no process: the kernel alone holds it"
     return "a process this user may not see"
 
 
 def _queues(row: Row) -> str:
     said = []
-    if row["recv_q"]:
+    unread = row["recv_q"] or 0
+    if row["state"] == "CLOSE_WAIT" and unread:
+        # The other side's FIN takes a sequence number, counted until the program reads the
+        # end of the stream (its recv() returns 0 bytes).
+        unread -= 1
+        said.append("the program has not even read the close yet (Recv-Q counts the FIN as 1)")
+    if unread:
         if row["state"] == "LISTEN":
-            said.append(f"{row['recv_q']} new connections wait to be accepted")
+            said.insert(0, f"{unread} new connections wait to be accepted")
         else:
-            said.append(f"{row['recv_q']} bytes arrived that the program has not read yet")
+            said.insert(0, f"{unread} bytes arrived that the program has not read yet")
     if row["send_q"]:
         said.append(f"{row['send_q']} bytes sent that the other side has not acknowledged yet")
     return "".join(f" {text[0].upper()}{text[1:]}." for text in said)

@@ -169,5 +169,5 @@ def frame(
     for mark, line in lines:
         screen.append(line + "\n", style=_STYLES.get(mark, ""))
     count_new = sum(1 for row in marked if row[MARK])
-    screen.append(f"{summary(rows)}; {count_new} new, {len(gone)} gone since the last frame")
+    screen.append(f"{summary(rows)}; {count_new} new, {len(gone)} gone")
     return screen
