@@ -23,23 +23,28 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
-import secrets
 import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # asyncio is not imported at run time: netlab sockets reads this module
+if TYPE_CHECKING:  # neither is imported at run time: netlab sockets reads this module
     import asyncio
+    import logging
 
-log = logging.getLogger("netlab.status")
 
 MAX_BYTES = 64 << 20  # a status file larger than a room of 500,000 is not one of ours
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _warned: set[str] = set()
+
+
+def _log() -> logging.Logger:
+    # logging is imported on the first warning: netlab sockets starts without it.
+    import logging
+
+    return logging.getLogger("netlab.status")
 
 
 def runtime_dir() -> Path:
@@ -67,7 +72,7 @@ def trusted_dir(create: bool = False) -> Path | None:
         return path
     if str(path) not in _warned:
         _warned.add(str(path))
-        log.warning("not using %s for netlab's status files: it %s", path, problem)
+        _log().warning("not using %s for netlab's status files: it %s", path, problem)
     return None
 
 
@@ -101,7 +106,7 @@ def write_status(document: dict[str, Any], path: Path | None = None) -> Path | N
         path = directory / status_path().name
     else:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}-{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.stem}-{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -210,12 +215,12 @@ class StatusWriter:
             write_status(document, self.path)
         except OSError as error:
             if not self._failing:
-                log.warning("cannot write the status file, retrying: %s", error)
+                _log().warning("cannot write the status file, retrying: %s", error)
             self._failing = True
             self._timer = self.loop.call_later(self.RETRY, self.write)
             return
         if self._failing:
-            log.info("the status file is written again")
+            _log().info("the status file is written again")
         self._failing = False
         clients = document.get("clients") or ()
         spacing = max(self.MIN_INTERVAL, len(clients) / self.CLIENTS_PER_SECOND)
