@@ -55,6 +55,19 @@ def test_a_planted_nickname_is_shown_escaped_never_obeyed(chat4: Chat, tmp_path)
     assert nicks.count(PLANTED) == 2
 
 
+def test_an_untrusted_runtime_dir_is_said_once_and_no_nick_is_read(chat4: Chat, tmp_path) -> None:
+    planted = tmp_path / "netlab"
+    planted.mkdir()
+    planted.chmod(0o777)  # as another user would leave it in a shared /tmp
+    listen = format_address(*chat4.listener.getsockname()[:2])
+    client = {"nick": PLANTED, "local": listen, "remote": chat4.address(chat4.clients[0])}
+    (planted / "serve-1.json").write_text(json.dumps({"pid": os.getpid(), "clients": [client]}))
+    done = run_cli("--port", str(chat4.port), env={"XDG_RUNTIME_DIR": str(tmp_path)})
+    assert done.returncode == 0
+    assert done.stderr.count("not using") == 1 and "open to other users" in done.stderr
+    assert "root_admin" not in done.stdout
+
+
 def test_v4_mapped_ends_pair_as_one_connection_with_its_nickname(tmp_path) -> None:
     # A dual-stack listener sees an IPv4 client as ::ffff:127.0.0.1 (bound here to the
     # v4-mapped loopback only), while the client's own end says 127.0.0.1.
@@ -242,6 +255,21 @@ def test_watch_fits_80_columns_and_keeps_the_nicks(room) -> None:
         child.expect(r"server +alice")
         child.sendintr()
         child.expect(r"connections; \d+ new, \d+ gone")
+    finally:
+        child.close(force=True)
+
+
+def test_watch_explain_redraws_the_sentences(chat4: Chat) -> None:
+    args = ["--port", str(chat4.port), "--watch", "--explain", "--interval", "0.2"]
+    child = spawn(args, 200)  # wide enough for a sentence on one line
+    try:
+        child.expect("LISTEN: the server's door, it accepts and never carries chat")
+        with socket.create_connection(("127.0.0.1", chat4.port), timeout=5) as late:
+            accepted, _ = chat4.listener.accept()
+            with accepted:
+                child.expect(r"new +" + chat4.address(late).replace(".", r"\.") + " -> ")
+        child.sendintr()
+        child.expect(r"\d+ new, \d+ gone")
     finally:
         child.close(force=True)
 

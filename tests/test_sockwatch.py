@@ -220,6 +220,9 @@ def test_no_match_prints_an_empty_json_list_and_exits_0() -> None:
         (["--format", "fancy"], "unknown format 'fancy'"),
         (["--kind", "sctp"], "--kind"),
         (["--watch", "--format", "json"], "--watch"),
+        (["--explain", "--format", "csv"], "--explain writes sentences"),
+        (["--watch", "--interval", "inf"], "--interval"),
+        (["--interval", "nan"], "--interval"),
     ],
 )
 def test_bad_arguments_exit_non_zero_with_a_message(args: list[str], message: str) -> None:
