@@ -30,48 +30,17 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from netlab import aio, status
 from netlab import protocol as p
+from netlab.serve.config import ServerConfig
 
 log = logging.getLogger("netlab.serve")
 
 BANNER = "netlab serve listening on {address}"
 """Printed on standard output once the server listens: how a parent learns a ``--port 0``
 server's port (``netlab.embedded``)."""
-
-
-@dataclass
-class ServerConfig:
-    host: str = "127.0.0.1"
-    port: int = 55555
-    max_clients: int = 100
-    admin_password: str | None = None
-    handshake_timeout: float = 10.0
-    max_line_bytes: int = 4096
-    rate_limit: float = 10.0
-    """Messages per second per client; 0 turns the limit off."""
-    rate_burst: int = 20
-    flood_disconnect: int = 50
-    """Dropped messages within ten seconds after which a flooder is disconnected."""
-    send_buffer_bytes: int = 1 << 20
-    """A client whose unsent output grows past this is not reading: it is disconnected."""
-    handout_grace: float = 0.3
-    """How long a bare nickname waits for a newline before it is taken as a handout client's."""
-    notice_burst: int = 5
-    """Join (or leave) notices per second always sent one by one, however big the room."""
-    notice_budget: int = 50_000
-    """Copies of one-by-one notices per second: a room of N people gets budget/N notices a
-    second one by one (at least ``notice_burst``); more are coalesced into one line a second."""
-    log_level: str = "info"
-    log_format: str = "text"
-    log_file: str | None = None
-    console: bool | None = None
-    """The operator console on standard input; None: when standard input is a terminal."""
-    status_file: bool = True
-    banner: bool = True
 
 
 # ---- the broadcast seam --------------------------------------------------------------------
