@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from netlab import net
 from netlab import protocol as p
@@ -132,62 +133,11 @@ class Connection(asyncio.Protocol):
         now = max(self.state.loop.time(), self._armed_for)
         self._guarded(lambda: self.session.tick(now))
 
-    # -- the session's events --
-
     def _handle(self, events: list[ss.ServerEvent]) -> None:
         for event in events:
             if self.closing:
                 return
-            kind = type(event)
-            if kind is ss.Message:
-                self._message(event.text)  # type: ignore[union-attr]
-            elif kind is ss.NickOffered:
-                self._register(event.nick)  # type: ignore[union-attr]
-            elif kind is ss.TooLong:
-                self.send(p.line_too_long(event.limit))  # type: ignore[union-attr]
-                log.warning("%s sent a line over %d bytes", self.nick, event.limit)  # type: ignore[union-attr]
-            elif kind is ss.HandshakeTimedOut:
-                log.info("handshake timeout from %s", self.address)
-                self.refuse(p.HANDSHAKE_TIMEOUT)
-            else:  # PeerClosed
-                self.disconnect("closed by client", notice_text=p.left(self.nick))
-
-    def _register(self, nick: str) -> None:
-        self.state.handshaking.discard(self)
-        problem = p.nick_problem(nick) or self.room.claim(self, nick)
-        if problem:
-            log.info("rejected nickname %r from %s: %s", nick, self.address, problem)
-            self.refuse(problem)
-            return
-        self.nick = nick
-        self.registered = True
-        self.connected_at = time.monotonic()
-        self.room.join(self)
-        log.info("%s joined from %s (%s client)", self.nick, self.address, self.framing)
-
-    def _message(self, text: str) -> None:
-        if self.framing == "handout" and text == p.handout_leaving(self.nick):
-            self.leave("left (/exit)")
-            return
-        verdict = self.limit.check(time.monotonic())
-        if verdict != "pass":
-            if verdict == "disconnect":
-                self.send(p.FLOODED)
-                self.leave("flooding")
-            elif verdict == "warn":
-                self.send(p.slow_down(self.config.rate_limit))
-                log.warning("%s is flooding: messages dropped", self.nick)
-            return
-        command = p.parse_command(text)
-        if command is not None:
-            dispatch(self, command)
-        elif self.muted:
-            self.send(p.MUTED)
-        elif self.framing == "handout":
-            # The handout's client has already put the time and its nickname in.
-            self.room.say(self, text)
-        else:
-            self.room.say(self, p.chat_line(self.nick, text))
+            ON_EVENT[type(event)](self, event)
 
     # -- what the command table and the room ask of a connection --
 
@@ -249,3 +199,69 @@ class Connection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+# ---- what each of the session's events means to the server -------------------------------
+
+
+def _nick_offered(conn: Connection, event: ss.NickOffered) -> None:
+    conn.state.handshaking.discard(conn)
+    problem = p.nick_problem(event.nick) or conn.room.claim(conn, event.nick)
+    if problem:
+        log.info("rejected nickname %r from %s: %s", event.nick, conn.address, problem)
+        conn.refuse(problem)
+        return
+    conn.nick = event.nick
+    conn.registered = True
+    conn.connected_at = time.monotonic()
+    conn.room.join(conn)
+    log.info("%s joined from %s (%s client)", conn.nick, conn.address, conn.framing)
+
+
+def _message(conn: Connection, event: ss.Message) -> None:
+    text = event.text
+    if conn.framing == "handout" and text == p.handout_leaving(conn.nick):
+        conn.leave("left (/exit)")
+        return
+    verdict = conn.limit.check(time.monotonic())
+    if verdict != "pass":
+        if verdict == "disconnect":
+            conn.send(p.FLOODED)
+            conn.leave("flooding")
+        elif verdict == "warn":
+            conn.send(p.slow_down(conn.config.rate_limit))
+            log.warning("%s is flooding: messages dropped", conn.nick)
+        return
+    command = p.parse_command(text)
+    if command is not None:
+        dispatch(conn, command)
+    elif conn.muted:
+        conn.send(p.MUTED)
+    elif conn.framing == "handout":
+        # The handout's client has already put the time and its nickname in.
+        conn.room.say(conn, text)
+    else:
+        conn.room.say(conn, p.chat_line(conn.nick, text))
+
+
+def _too_long(conn: Connection, event: ss.TooLong) -> None:
+    conn.send(p.line_too_long(event.limit))
+    log.warning("%s sent a line over %d bytes", conn.nick, event.limit)
+
+
+def _timed_out(conn: Connection, event: ss.HandshakeTimedOut) -> None:
+    log.info("handshake timeout from %s", conn.address)
+    conn.refuse(p.HANDSHAKE_TIMEOUT)
+
+
+def _peer_closed(conn: Connection, event: ss.PeerClosed) -> None:
+    conn.disconnect("closed by client", notice_text=p.left(conn.nick))
+
+
+ON_EVENT: dict[type, Callable[[Connection, Any], None]] = {
+    ss.NickOffered: _nick_offered,
+    ss.Message: _message,
+    ss.TooLong: _too_long,
+    ss.HandshakeTimedOut: _timed_out,
+    ss.PeerClosed: _peer_closed,
+}
