@@ -118,7 +118,6 @@ def serve(
         handshake_timeout=handshake_timeout,
         max_line_bytes=max_line_bytes,
         rate_limit=rate_limit,
-        rate_burst=max(1, int(rate_limit * 2)),
         send_buffer_bytes=send_buffer_bytes,
         log_level=log_level.value,
         log_format=log_format.value,

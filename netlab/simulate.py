@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from netlab import embedded
 from netlab.bots import RunResult, Simulation, Unreachable
 from netlab.scenario import Group, Scenario
-from netlab.server import ServerConfig
+from netlab.serve.config import ServerConfig
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # as shells report a Ctrl-C

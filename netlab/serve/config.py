@@ -1,0 +1,84 @@
+"""``ServerConfig``: every option of ``netlab serve``, built once from the command line.
+
+Light to import on purpose: ``netlab simulate`` and ``netlab bench`` read its defaults and
+build a child server's arguments from it (``arguments``) without loading the server.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+
+def burst_for(rate_limit: float) -> int:
+    """The rate limit's burst: twice the rate, at least one (the one rule, CLI and code)."""
+    return max(1, int(rate_limit * 2)) if rate_limit > 0 and math.isfinite(rate_limit) else 1
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 55555
+    max_clients: int = 100
+    admin_password: str | None = None
+    handshake_timeout: float = 10.0
+    """Seconds from accept within which a nickname must have arrived (a total deadline)."""
+    max_line_bytes: int = 4096
+    rate_limit: float = 10.0
+    """Messages per second per client; 0 turns the limit off."""
+    rate_burst: int | None = None
+    """Messages at once; None: ``burst_for(rate_limit)``."""
+    flood_disconnect: int = 50
+    """Dropped messages within ten seconds after which a flooder is disconnected."""
+    send_buffer_bytes: int = 1 << 20
+    """A client whose unsent output grows past this is not reading: it is disconnected."""
+    handout_grace: float = 0.3
+    """How long a bare nickname waits for a newline before it is taken as a handout client's."""
+    notice_burst: int = 5
+    """Join (or leave) notices per second always sent one by one, however big the room."""
+    notice_budget: int = 50_000
+    """Copies of one-by-one notices per second: a room of N people gets budget/N notices a
+    second one by one (at least ``notice_burst``); more are coalesced into one line a second."""
+    log_level: str = "info"
+    log_format: str = "text"
+    log_file: str | None = None
+    console: bool | None = None
+    """The operator console on standard input; None: when standard input is a terminal."""
+    status_file: bool = True
+    banner: bool = True
+
+    def __post_init__(self) -> None:
+        if self.rate_burst is None:
+            self.rate_burst = burst_for(self.rate_limit)
+
+    def arguments(self) -> list[str]:
+        """The ``netlab serve`` options that give a child this configuration: every field
+        that differs from its default, written with all its digits."""
+        defaults = ServerConfig()
+        args: list[str] = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _NOT_OPTIONS or value == getattr(defaults, f.name) or value is None:
+                continue
+            if f.name == "rate_burst" and value == burst_for(self.rate_limit):
+                continue
+            option = "--" + f.name.replace("_", "-")
+            if isinstance(value, bool):
+                args.append(option if value else "--no-" + option[2:])
+            else:
+                args += [option, repr(value) if isinstance(value, float) else str(value)]
+        return args
+
+
+_NOT_OPTIONS = frozenset(
+    {
+        "flood_disconnect",
+        "handout_grace",
+        "notice_burst",
+        "notice_budget",
+        "status_file",
+        "banner",
+        "rate_burst",
+    }
+)
+"""Fields with no ``netlab serve`` option (set in code and tests only)."""
