@@ -90,12 +90,6 @@ def status_path(pid: int | None = None) -> Path:
     return runtime_dir() / f"serve-{pid or os.getpid()}.json"
 
 
-def format_address(host: str, port: int) -> str:
-    """``127.0.0.1:55555``, and ``[::1]:55555`` for IPv6, as ``netlab sockets`` prints them."""
-    # To move to netlab/net.py, the shared address module, once it is on main.
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def write_status(document: dict[str, Any], path: Path | None = None) -> Path | None:
     """Replace the status file in one step, so a reader never sees half of it. Without
     ``path``: in the runtime dir, or nowhere (None) when that cannot be trusted."""

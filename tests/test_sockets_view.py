@@ -13,10 +13,11 @@ from collections.abc import Iterator
 import pytest
 from test_sockwatch import Chat, json_rows, open_chat, run_cli, wait_for
 
-from netlab import tables
+from netlab import net, tables
+from netlab.net import format_address
 from netlab.sockets import explain, view
 from netlab.sockets.config import STATES, SocketsConfig
-from netlab.status import format_address, write_status
+from netlab.status import write_status
 
 
 @pytest.fixture
@@ -142,13 +143,21 @@ def test_a_closed_stdout_ends_quietly(args: list[str], chat4: Chat) -> None:
 
 
 def test_head_takes_one_line_of_a_long_listing(chat4: Chat) -> None:
-    for _ in range(400):  # 800 more rows, 90 KB: more than a pipe holds, so a write meets
-        # the closed end
-        chat4.clients.append(socket.create_connection(("127.0.0.1", chat4.port), timeout=5))
-        chat4.server_ends.append(chat4.listener.accept()[0])
+    crowd = []  # 800 more rows, 90 KB: more than a pipe holds, so a write meets the closed end
+    for _ in range(400):
+        crowd.append(socket.create_connection(("127.0.0.1", chat4.port), timeout=5))
+        crowd.append(chat4.listener.accept()[0])
+    try:
+        head_one_line(chat4.port)
+    finally:
+        for sock in crowd:  # reset: 400 TIME_WAITs would linger into other tests' ports
+            net.reset(sock)
+
+
+def head_one_line(port: int) -> None:
     for fmt in ("table", "json"):
         netlab = subprocess.Popen(
-            [*MAIN, "sockets", "--port", str(chat4.port), "-f", fmt],
+            [*MAIN, "sockets", "--port", str(port), "-f", fmt],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )

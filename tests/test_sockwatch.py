@@ -18,9 +18,10 @@ import psutil
 import pytest
 
 from netlab import sockwatch
+from netlab.net import format_address
 from netlab.sockets import kernel
 from netlab.sockwatch import SocketsConfig
-from netlab.status import format_address, write_status
+from netlab.status import write_status
 
 CLI = [sys.executable, "-c", "from netlab.cli import main; main()", "sockets"]
 KEYS = ["proto", "recv_q", "send_q", "local", "remote", "state", "pid", "process", "side", "nick"]

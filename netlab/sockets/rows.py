@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from netlab import status
+from netlab.net import format_address, parse_address, unmapped
 from netlab.sockets import sources
-from netlab.sockets.config import Conn, SocketsConfig
-
-# format_address is to move to netlab/net.py (the shared address module); status keeps it
-# until then, as the server calls it there too.
-format_address = status.format_address
+from netlab.sockets.config import STATES, Conn, SocketsConfig
 
 Row = dict[str, Any]
 
@@ -34,6 +30,10 @@ def snapshot(config: SocketsConfig) -> Snapshot:
     return Snapshot(_rows(conns, config), hidden)
 
 
+# The summary counts states in a fixed order, the listener first, as the rows come.
+_STATE_ORDER = {state: n for n, state in enumerate(dict.fromkeys(("LISTEN", *STATES)))}
+
+
 def summary(rows: list[Row]) -> str:
     """``5 sockets: 1 LISTEN, 4 ESTABLISHED; 2 connections`` (both ends of one count once)."""
     states = Counter(row["state"] for row in rows)
@@ -42,21 +42,24 @@ def summary(rows: list[Row]) -> str:
         for row in rows
         if row["remote"]
     }
-    by_state = ", ".join(f"{count} {state}" for state, count in states.items())
+    counted = sorted(states.items(), key=lambda item: _STATE_ORDER.get(item[0], len(STATES)))
+    by_state = ", ".join(f"{count} {state}" for state, count in counted)
     plural = "" if len(rows) == 1 else "s"
     joined = f"{len(connections)} connection{'' if len(connections) == 1 else 's'}"
     return f"{len(rows)} socket{plural}: {by_state or 'none'}; {joined}"
-
-
-_V4_MAPPED = re.compile(r"\[::ffff:(\d+\.\d+\.\d+\.\d+)\]:(\d+)", re.IGNORECASE)
 
 
 def pair_key(address: str) -> str:
     """The address as both ends of a connection name it: behind a dual-stack ``::`` listener
     the server's end sees an IPv4 client as ``[::ffff:127.0.0.1]:PORT`` while the client's end
     says ``127.0.0.1:PORT``; both become the latter."""
-    mapped = _V4_MAPPED.fullmatch(address)
-    return f"{mapped[1]}:{mapped[2]}" if mapped else address
+    if "::ffff:" not in address:
+        return address  # the usual case, without a parse
+    try:
+        host, port = parse_address(address)
+    except ValueError:  # a status file's text that is no address: it pairs with nothing
+        return address
+    return format_address(unmapped(host), port)
 
 
 def _sort_key(conn: Conn) -> tuple:
