@@ -195,12 +195,24 @@ class StatusWriter:
             return  # a write is due already and will see this change too
         wait = self._next - self.loop.time()
         if wait <= 0:
-            self.write()
+            self._write(spaced=True)
         else:
-            self._timer = self.loop.call_later(wait, self.write)
+            self._timer = self.loop.call_later(wait, self._write, True)
 
     def write(self) -> None:
-        """Write the document now (the timer's callback; also usable directly)."""
+        """Publish the document now, outside the spacing: the server's first one, at start,
+        does not delay the first join's."""
+        self._cancel()
+        self._write(spaced=False)
+
+    def close(self) -> None:
+        """Stop writing and remove the file."""
+        self._cancel()
+        if self.enabled:
+            self.enabled = False
+            remove_status(self.path)
+
+    def _write(self, spaced: bool) -> None:
         self._timer = None
         if not self.enabled:
             return
@@ -211,20 +223,17 @@ class StatusWriter:
             if not self._failing:
                 _log().warning("cannot write the status file, retrying: %s", error)
             self._failing = True
-            self._timer = self.loop.call_later(self.RETRY, self.write)
+            self._timer = self.loop.call_later(self.RETRY, self._write, spaced)
             return
         if self._failing:
             _log().info("the status file is written again")
         self._failing = False
-        clients = document.get("clients") or ()
-        spacing = max(self.MIN_INTERVAL, len(clients) / self.CLIENTS_PER_SECOND)
-        self._next = self.loop.time() + spacing
+        if spaced:
+            clients = document.get("clients") or ()
+            spacing = max(self.MIN_INTERVAL, len(clients) / self.CLIENTS_PER_SECOND)
+            self._next = self.loop.time() + spacing
 
-    def close(self) -> None:
-        """Stop writing and remove the file."""
+    def _cancel(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self.enabled:
-            self.enabled = False
-            remove_status(self.path)
