@@ -130,7 +130,7 @@ def watch(config: SocketsConfig, take: Callable[[], list[Row]]) -> int:
         with Live(console=console, auto_refresh=False) as live:
             while True:
                 rows = take()
-                width = None if config.wide else console.width
+                width = None if config.wide or not console.is_terminal else console.width
                 live.update(frame(rows, shown, config, width), refresh=True)
                 shown = {_identity(row): row for row in rows}
                 time.sleep(config.interval)
