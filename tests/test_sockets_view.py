@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from helpers import ROOT
 from test_sockwatch import Chat, json_rows, open_chat, run_cli, wait_for
 
 from netlab import net, tables
@@ -128,6 +129,7 @@ def test_the_fast_path_serves_netlab_sockets_without_typer(chat4: Chat) -> None:
         ["--help"],
         ["serve", "--help"],
         ["--version"],
+        ["simulate", str(ROOT / "scenarios" / "demo.yaml"), "--speed", "10"],
     ],
 )
 def test_a_closed_stdout_ends_quietly(args: list[str], chat4: Chat) -> None:
