@@ -4,9 +4,10 @@ On a terminal, prompt_toolkit keeps the line being typed intact while messages p
 When standard input or output is not a terminal, the client reads lines from standard input,
 sends them and prints what arrives as plain text, so scripts can use it.
 
-Two wire protocols: ``netlab`` (a line client: ``nick\\n``, then lines both ways) and
-``handout`` (the lab handout's client: a bare nickname, messages formatted and stamped by the
-client, one send each, and an unframed stream back).
+It speaks through the sans-IO ``ClientSession`` in one of its dialects: ``netlab`` (a line
+client: ``nick\\n``, then lines both ways), ``handout`` (the lab handout's client: a bare
+nickname, messages formatted and stamped by the client, one send each, and an unframed stream
+back) or ``lines`` (a plain line relay with no handshake, such as ``ncat --chat``).
 """
 
 from __future__ import annotations
@@ -16,21 +17,18 @@ import contextlib
 import logging
 import os
 import socket
-import struct
 import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from netlab import net, render
 from netlab import protocol as p
-from netlab import render
 from netlab.render import Screen
 
 log = logging.getLogger("netlab.client")
-
-Protocol = Literal["netlab", "handout"]
 
 CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 10.0
@@ -47,7 +45,6 @@ HANDOUT_HOLD = 0.2
 PIPE_GRACE = 0.75
 """Piped mode keeps listening this long after the last input line, for the replies to it."""
 MAX_LINE_BYTES = 1 << 20
-_LINGER_RESET = struct.pack("ii", 1, 0)
 
 LEAVE_COMMANDS = ("/exit", "/quit")
 """Typed in either mode, these end the session the protocol's way (``Connection.leave``)."""
@@ -62,7 +59,7 @@ class ChatConfig:
     host: str = "127.0.0.1"
     port: int = 55555
     nick: str | None = None
-    protocol: Protocol = "netlab"
+    protocol: p.Dialect | str = p.Dialect.netlab
     debug: bool = False
 
 
@@ -82,40 +79,43 @@ class ServerGone(ChatError):
 
 
 class Connection:
-    """A socket to a chat server: sends the user's text, returns the server's messages as
-    cleaned text (no control characters or escape sequences)."""
+    """A socket to a chat server, spoken through the sans-IO ``ClientSession``: sends the
+    user's text, returns the server's messages as cleaned text (no control characters or
+    escape sequences)."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, protocol: Protocol
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, protocol: p.Dialect | str
     ) -> None:
-        self.reader, self.writer, self.protocol = reader, writer, protocol
-        self.nick = ""
-        self._lines = p.LineDecoder(MAX_LINE_BYTES)
-        self._handout = p.HandoutReader()
-        self._maybe_held = False
+        self.reader, self.writer, self.protocol = reader, writer, p.Dialect(protocol)
+        self.session = p.ClientSession("", protocol, MAX_LINE_BYTES)
         self._eof = False
 
-    def split(self, data: bytes) -> list[str]:
-        if self.protocol == "handout":
-            self._maybe_held = len(data) >= p.HANDOUT_RECV_SIZE
-            texts = [t.strip() for t in self._handout.feed(data)]
-        else:
-            texts = [
-                e.text if isinstance(e, p.Line) else f"(a line over {e.limit} bytes was skipped)"
-                for e in self._lines.feed(data)
-            ]
-        return [p.clean_text(t) for t in texts if t]
+    @property
+    def nick(self) -> str:
+        return self.session.nick
 
-    async def receive(self) -> list[str]:
-        """The next messages (one read's worth); raises ServerGone when the stream ends."""
-        if self._eof:
-            raise ServerGone("Connection lost: the server closed the connection.")
-        hold = HANDOUT_HOLD if self._maybe_held else None
+    @nick.setter
+    def nick(self, value: str) -> None:
+        self.session.nick = value  # /nick changes what the handout dialect signs
+
+    def texts(self, events: list[p.ClientEvent]) -> list[str]:
+        """What the user is shown of the session's events, cleaned."""
+        shown = []
+        for event in events:
+            if isinstance(event, p.Received | p.Kicked):
+                shown.append(event.text)
+            elif isinstance(event, p.Skipped):
+                shown.append(f"(a line over {event.limit} bytes was skipped)")
+            elif isinstance(event, p.Closed):
+                self._eof = True
+        return [p.clean_text(t) for t in shown if t]
+
+    async def read(self, timeout: float | None = None) -> bytes:
+        """One receive; raises ServerGone on an error (end of stream is ``b""``)."""
         try:
-            data = await asyncio.wait_for(self.reader.read(65536), hold)
+            data = await asyncio.wait_for(self.reader.read(65536), timeout)
         except asyncio.TimeoutError:
-            self._maybe_held = False
-            return self._flush_held()
+            raise  # an OSError too, but only the caller's quiet spell: not a lost connection
         except ConnectionResetError as exc:
             log.debug("read: %r", exc)
             raise ServerGone("Connection lost: reset by the server.") from exc
@@ -123,17 +123,22 @@ class Connection:
             log.debug("read: %r", exc)
             raise ServerGone(f"Connection lost: {exc.strerror or exc}.") from exc
         log.debug("received %d bytes: %r", len(data), data[:200])
-        if not data:
-            self._eof = True
-            log.debug("end of stream from the server")
-            if held := self._flush_held():
-                return held
-            raise ServerGone("Connection lost: the server closed the connection.")
-        return self.split(data)
+        return data
 
-    def _flush_held(self) -> list[str]:
-        """The handout piece held back in case the next receive continued it, cleaned."""
-        return [p.clean_text(t.strip()) for t in self._handout.flush()]
+    async def receive(self) -> list[str]:
+        """The next messages (one read's worth); raises ServerGone when the stream ends."""
+        if self._eof:
+            raise ServerGone("Connection lost: the server closed the connection.")
+        try:
+            data = await self.read(HANDOUT_HOLD if self.session.holding else None)
+        except asyncio.TimeoutError:
+            return self.texts(self.session.flush())
+        shown = self.texts(self.session.receive_data(data))
+        if self._eof:
+            log.debug("end of stream from the server")
+            if not shown:
+                raise ServerGone("Connection lost: the server closed the connection.")
+        return shown
 
     async def send_raw(self, data: bytes) -> None:
         if self.writer.is_closing():
@@ -149,23 +154,20 @@ class Connection:
     async def say(self, text: str) -> None:
         """One message as typed; under the handout protocol stamped and signed like the
         handout's client does, in one send."""
-        if self.protocol == "handout":
-            await self.send_raw(p.handout_message(self.nick, text).encode(p.ENCODING))
-        else:
-            await self.send_raw(p.encode_line(text))
+        await self.send_raw(self.session.message(text, time.time()))
 
     async def leave(self, show: Callable[[list[str]], Awaitable[None]]) -> None:
         """Say goodbye the protocol's way, showing what still arrives, and close."""
         log.debug("leaving")
+        handout = self.protocol == "handout"
         try:
-            if self.protocol == "handout":
-                await self.send_raw(p.handout_leaving(self.nick).encode(p.ENCODING))
-                closed = await self._drain_until_closed(show, HANDOUT_LEAVE_WAIT)
-                if not closed:
-                    self.reset()
-            else:
-                await self.send_raw(p.encode_line("/quit"))
-                await self._drain_until_closed(show, LEAVE_TIMEOUT)
+            if goodbye := self.session.leaving():
+                await self.send_raw(goodbye)
+            closed = await self._drain_until_closed(
+                show, HANDOUT_LEAVE_WAIT if handout else LEAVE_TIMEOUT
+            )
+            if handout and not closed:
+                self.reset()
         except ServerGone:
             pass
         finally:
@@ -183,10 +185,7 @@ class Connection:
 
     def reset(self) -> None:
         """Close with an RST instead of a FIN."""
-        sock = self.writer.get_extra_info("socket")
-        with contextlib.suppress(OSError, AttributeError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-        self.writer.transport.abort()
+        net.reset(self.writer.transport)
 
     def close(self) -> None:
         if not self.writer.is_closing():
@@ -196,7 +195,7 @@ class Connection:
 async def open_connection(config: ChatConfig) -> Connection:
     """Connect to the first address of the host that answers."""
     loop = asyncio.get_running_loop()
-    where = f"{config.host}:{config.port}"
+    where = net.format_address(config.host, config.port)
     try:
         addresses = await loop.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -224,8 +223,8 @@ async def open_connection(config: ChatConfig) -> Connection:
                 if config.protocol == "handout":
                     # The handout's server spins on a polite close and only lets go of a
                     # client on a reset: so every close of ours, even a kill by a signal,
-                    # is one.
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                    # is one (net's zero linger, set now rather than at close).
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, net._LINGER_RESET)
             return Connection(reader, writer, config.protocol)
     refused = any(isinstance(e, ConnectionRefusedError) for e in errors)
     why = "connection refused (is the server running?)" if refused else _why(errors)
@@ -240,51 +239,46 @@ def _why(errors: list[OSError]) -> str:
 async def join(config: ChatConfig, nick: str) -> tuple[Connection, list[str]]:
     """Connect and register ``nick``; returns the connection and the welcome messages."""
     conn = await open_connection(config)
+    conn.nick = nick
     try:
-        welcome = await asyncio.wait_for(_handshake(conn, nick), HANDSHAKE_TIMEOUT)
+        welcome = await asyncio.wait_for(_handshake(conn), HANDSHAKE_TIMEOUT)
     except asyncio.TimeoutError:
         conn.reset()
         raise ChatError(
-            f"The server at {config.host}:{config.port} did not answer within "
-            f"{HANDSHAKE_TIMEOUT:g} s (a full handout server says nothing)."
+            f"The server at {net.format_address(config.host, config.port)} did not answer"
+            f" within {HANDSHAKE_TIMEOUT:g} s (a full handout server says nothing)."
         ) from None
     except BaseException:
         conn.reset()
         raise
-    conn.nick = nick
     return conn, welcome
 
 
-async def _handshake(conn: Connection, nick: str) -> list[str]:
-    handshake = p.ClientHandshake()
-    verdict = None
-    while verdict is None:
-        data = await conn.reader.read(4096)
-        if not data:
-            raise ServerGone("The server closed the connection before asking for a nickname.")
-        verdict = handshake.feed(data)
-    if verdict == "refused":
-        refusal = handshake.rest
-        while b"\n" not in refusal and (data := await conn.reader.read(4096)):
-            refusal += data
-        log.debug("refused before the prompt: %r", refusal)
-        raise ChatError(p.clean_text(p.decode(refusal).strip()) or "The server refused.")
-    log.debug("got the NICK prompt; sending %r", nick)
-    if conn.protocol == "handout":
-        await conn.send_raw(nick.encode(p.ENCODING))
-    else:
-        await conn.send_raw(p.encode_line(nick))
-    welcome = conn.split(handshake.rest)
-    while not any(m.startswith(p.CONNECTED) for m in welcome):
-        if conn.protocol == "netlab" and welcome:
-            log.debug("nickname rejected: %r", welcome)
-            raise Rejected(welcome[0])  # a netlab server says why in one line, then closes
-        try:
-            welcome += await conn.receive()
-        except ServerGone:
-            raise Rejected(" ".join(welcome) or "The server closed the connection.") from None
-    log.debug("joined as %r", nick)
-    return welcome
+async def _handshake(conn: Connection) -> list[str]:
+    """Feed the session until it has joined: the welcome, and whatever came with it."""
+    if conn.session.phase == "chat":
+        return []  # a line relay: no handshake at all
+    asked = False
+    while True:
+        events = conn.session.receive_data(await conn.read())
+        for at, event in enumerate(events):
+            if isinstance(event, p.Prompted):
+                log.debug("got the NICK prompt; sending %r", conn.nick)
+                asked = True
+                await conn.send_raw(event.reply)
+            elif isinstance(event, p.Refused):
+                log.debug("refused before the prompt: %r", event.text)
+                raise ChatError(p.clean_text(event.text) or "The server refused.")
+            elif isinstance(event, p.Rejected):
+                log.debug("nickname rejected: %r", event.reason)
+                raise Rejected(p.clean_text(event.reason))  # a netlab server says why, then closes
+            elif isinstance(event, p.Joined):
+                log.debug("joined as %r", conn.nick)
+                return [p.clean_text(t) for t in event.welcome] + conn.texts(events[at + 1 :])
+            elif isinstance(event, p.Closed):
+                if asked:
+                    raise Rejected("The server closed the connection.")
+                raise ServerGone("The server closed the connection before asking for a nickname.")
 
 
 # ---- what the user sees ----------------------------------------------------------------
@@ -497,10 +491,9 @@ def run(config: ChatConfig) -> int:
         log.setLevel(logging.DEBUG)
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
     log.debug(
-        "netlab chat to %s:%d, %s protocol, %s mode",
-        config.host,
-        config.port,
-        config.protocol,
+        "netlab chat to %s, %s protocol, %s mode",
+        net.format_address(config.host, config.port),
+        p.Dialect(config.protocol).value,
         "terminal" if terminal else "piped",
     )
     try:

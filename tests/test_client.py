@@ -339,6 +339,33 @@ def read_until(peer: ChatPeer, wanted: re.Pattern, timeout: float = 5.0) -> str:
     return received.decode(errors="replace")
 
 
+def test_lines_protocol_has_no_handshake():
+    """``--protocol lines`` (ncat --chat): lines go out as typed, lines in are shown."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(5)
+        port = listener.getsockname()[1]
+        client = subprocess.Popen(
+            [*NETLAB, "chat", "--port", str(port), "--nick", "zed", "--protocol", "lines"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(5)
+                conn.sendall(b"<user1> hello zed\n")
+                client.stdin.write(b"hi there\n")
+                client.stdin.flush()
+                peer = ChatPeer(conn)
+                assert peer.readline() == "hi there"  # no nickname, no stamp: the line
+            out, err = client.communicate(timeout=5)
+        finally:
+            client.kill()
+            client.wait()
+    assert "<user1> hello zed" in out.decode(), err
+
+
 # ---- pieces ------------------------------------------------------------------------------
 
 
