@@ -19,6 +19,7 @@ class Console:
     output."""
 
     nick = NICK
+    host = ""
     operator = True
     muted = False
     console = True
