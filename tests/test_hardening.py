@@ -345,3 +345,32 @@ async def test_status_file_is_written_at_once_and_recovers_after_a_failure(tmp_p
     assert json.loads(status.status_path().read_text())["clients"] == ["alice", "bob"]
     writer.close()
     assert not status.status_path().exists()
+
+
+# ---- telnet --------------------------------------------------------------------------------
+
+
+def test_telnet_ctrl_c_does_not_break_the_session(server):
+    import shutil
+
+    import pexpect
+
+    if shutil.which("telnet") is None:
+        pytest.skip("telnet is absent")
+    with server.connect("alice") as alice:
+        tom = pexpect.spawn("telnet", [server.host, str(server.port)], encoding="utf-8", timeout=10)
+        try:
+            tom.expect("NICK")
+            tom.sendline("tom")
+            tom.expect("Connected to server!")
+            alice.expect("tom joined")
+            tom.sendintr()  # telnet sends IAC IP IAC DO TIMING-MARK and waits for the answer
+            tom.sendline("still here?")
+            assert re.fullmatch(STAMP + "tom: still here\\?", alice.readline())
+            alice.say("yes")
+            tom.expect("alice: yes")  # output flows again: TIMING-MARK was answered
+            tom.sendline("/quit")
+            tom.expect("Bye!")
+            assert alice.readline() == "tom left the chat."
+        finally:
+            tom.close(force=True)

@@ -278,6 +278,10 @@ def _timed_out(conn: Connection, event: ss.HandshakeTimedOut) -> None:
     conn.refuse(p.HANDSHAKE_TIMEOUT)
 
 
+def _telnet_answer(conn: Connection, event: ss.TelnetAnswer) -> None:
+    conn.room.outbox.deliver_to(conn, event.data)  # in order with what it was sent before
+
+
 def _peer_closed(conn: Connection, event: ss.PeerClosed) -> None:
     conn.disconnect("closed by client", notice_text=p.left(conn.nick))
 
@@ -288,4 +292,5 @@ ON_EVENT: dict[type, Callable[[Connection, Any], None]] = {
     ss.TooLong: _too_long,
     ss.HandshakeTimedOut: _timed_out,
     ss.PeerClosed: _peer_closed,
+    ss.TelnetAnswer: _telnet_answer,
 }
