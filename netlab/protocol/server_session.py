@@ -249,8 +249,9 @@ class Telnet:
 
     A telnet client sends them in band: Ctrl-C is ``IAC IP IAC DO TIMING-MARK``, and the
     client shows nothing more until ``TIMING-MARK`` is answered. Byte 255 (``IAC``) never
-    occurs in UTF-8, so the filter is safe for every client; a stream without it passes
-    untouched. A command cut between two receives is held until it is whole.
+    occurs in UTF-8, so the filter is safe for every client: a stream without it passes
+    untouched, and a 255 not followed by a command byte (240-254) stays, to be shown as the
+    broken UTF-8 it is. A command cut between two receives is held until it is whole.
     """
 
     def __init__(self) -> None:
@@ -285,6 +286,12 @@ class Telnet:
                 self._held = buf[i:]
                 break
             command = buf[i + 1]
+            if command < SE or command == IAC:
+                # Not a command: a 255 byte of broken UTF-8 (shown as U+FFFD, as any), or
+                # IAC IAC, telnet's escaped 255.
+                text.append(IAC)
+                i += 1 if command < SE else 2
+                continue
             if command in (WILL, WONT, DO, DONT):
                 if command == DO and buf[i + 2] == TIMING_MARK:
                     answer += bytes((IAC, WILL, TIMING_MARK))
@@ -295,7 +302,7 @@ class Telnet:
             elif command == IP:
                 pieces += [bytes(text), INTERRUPT]
                 text.clear()
-            # IAC IAC (a 255 byte: never UTF-8), NOP, AYT, ...: nothing to relay
+            # NOP, AYT, BRK, ...: nothing to relay
             i += 2
         if text:
             pieces.append(bytes(text))
