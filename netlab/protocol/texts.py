@@ -373,4 +373,7 @@ def is_slow_down(data: str | bytes) -> bool:
 
 # -- the operator console (standard output of netlab serve) --
 
-CONSOLE_HELLO = "Operator console: /who, /kick NICK [reason], /say TEXT, /shutdown"
+CONSOLE_HELLO = (
+    "Operator console: /help for the commands (/who, /kick NICK [reason], /ban, /mute,"
+    " /say TEXT, /shutdown ...); plain text is said to everyone as operator."
+)

@@ -144,7 +144,7 @@ class Server:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
         self.status.close()
         if self.console is not None:
-            self.console.close()
+            await self.console.close()
 
     def _status_document(self) -> dict:
         clients = [
