@@ -23,11 +23,11 @@ import logging
 import sys
 
 from netlab import aio
-from netlab.serve.config import ServerConfig
+from netlab.serve.config import ConfigError, ServerConfig
 from netlab.serve.lifecycle import BANNER, ServeError, Server
 from netlab.serve.logs import setup_logging
 
-__all__ = ["BANNER", "ServeError", "Server", "ServerConfig", "run", "serve"]
+__all__ = ["BANNER", "ConfigError", "ServeError", "Server", "ServerConfig", "run", "serve"]
 
 log = logging.getLogger("netlab.serve")
 

@@ -233,6 +233,11 @@ class StatusWriter:
             spacing = max(self.MIN_INTERVAL, len(clients) / self.CLIENTS_PER_SECOND)
             self._next = self.loop.time() + spacing
 
+    @property
+    def failing(self) -> bool:
+        """The last write failed; another is due."""
+        return self._failing
+
     def _cancel(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

@@ -146,10 +146,11 @@ async def test_two_servers_share_one_chat(two_servers):
     assert await bob.readline() == p.MUTED
     alice.say("/ban bob")
     assert await bob.until_closed() == [p.you_were_kicked("alice", "banned")]
-    host, port = east.listeners[0].rsplit(":", 1)
-    reader, writer = await asyncio.open_connection(host, int(port))
-    Peer.opened.append(Peer(reader, writer))
-    assert await asyncio.wait_for(reader.read(), WAIT) == p.encode_line(p.BANNED)
+    assert await alice.readline() == p.banned_by_nick("bob")
+    _, refusal = await Peer.join(east, "bob")  # banned on every server
+    assert refusal == p.BANNED
+    alice.say("/bans")
+    assert await alice.expect("Bans") == p.ban_list([("nick", "bob")])
 
 
 async def test_a_nickname_freed_on_one_server_is_free_on_the_other(two_servers):

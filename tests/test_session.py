@@ -243,3 +243,55 @@ def test_server_to_client_any_split(texts, points):
     assert feed_client(p.ClientSession("bob"), cut(data, points)) == expected
     kinds = [type(e) for e in expected]
     assert kinds == [p.Prompted, p.Joined, *[p.Received] * len(texts), p.Kicked]
+
+
+# ---- telnet ------------------------------------------------------------------------------
+
+CTRL_C = bytes((ss.IAC, ss.IP, ss.IAC, ss.DO, ss.TIMING_MARK))
+
+
+@pytest.mark.parametrize("split", [lambda d: [d], bytewise], ids=["whole", "bytewise"])
+def test_telnet_commands_are_stripped_and_timing_mark_answered(split):
+    server = server_session()
+    server.prompt()
+    negotiation = bytes((ss.IAC, ss.WILL, 24, ss.IAC, ss.SB, 24, 0, 65, ss.IAC, ss.SE))
+    data = negotiation + b"tom\r\n" + CTRL_C + b"still here?\r\n" + b"half" + CTRL_C + b"/quit\r\n"
+    events = feed_server(server, split(data))
+    answers = [e for e in events if isinstance(e, ss.TelnetAnswer)]
+    assert b"".join(a.data for a in answers) == bytes((ss.IAC, ss.WILL, ss.TIMING_MARK)) * 2
+    # Ctrl-C is nothing worse than an empty line: the half-typed line before it is dropped.
+    assert [e for e in events if not isinstance(e, ss.TelnetAnswer)] == [
+        ss.NickOffered("tom", "line"),
+        ss.Message("still here?"),
+        ss.Message("/quit"),
+    ]
+
+
+@given(points=st.lists(st.integers(0, 80), max_size=12))
+def test_telnet_filter_any_split(points):
+    data = b"a" + CTRL_C + b"b\xff\xffc" + bytes((ss.IAC, ss.SB, 1, 2, ss.IAC, ss.SE)) + b"d"
+    data += b"\xff "  # a broken UTF-8 byte, no command: it stays
+    whole = ss.Telnet().feed(data)
+    telnet = ss.Telnet()
+    pieces: list = []
+    answer = b""
+    for chunk in cut(data, points):
+        got, said = telnet.feed(chunk)
+        pieces += got
+        answer += said
+
+    def text(items: list) -> list:
+        return [b"".join(g) for g in _between_interrupts(items)]
+
+    assert text(pieces) == text(whole[0]) == [b"a", b"b\xffcd\xff "]  # IAC IAC: a 255
+    assert answer == whole[1] == bytes((ss.IAC, ss.WILL, ss.TIMING_MARK))
+
+
+def _between_interrupts(items: list) -> list[list[bytes]]:
+    groups: list[list[bytes]] = [[]]
+    for item in items:
+        if item is ss.INTERRUPT:
+            groups.append([])
+        else:
+            groups[-1].append(item)
+    return groups

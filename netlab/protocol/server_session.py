@@ -63,7 +63,14 @@ class PeerClosed:
     """The client ended its stream."""
 
 
-ServerEvent = NickOffered | HandshakeTimedOut | Message | TooLong | PeerClosed
+@dataclass(frozen=True, slots=True)
+class TelnetAnswer:
+    """Bytes to write back to a telnet client (``WILL TIMING-MARK``, so that it resumes)."""
+
+    data: bytes
+
+
+ServerEvent = NickOffered | HandshakeTimedOut | Message | TooLong | PeerClosed | TelnetAnswer
 
 
 # what the server does, as steps of the same table
@@ -88,6 +95,8 @@ TRANSITIONS: dict[tuple[str, type], str] = {
     ("prompt", PeerClosed): "closed",
     ("handshake", NickOffered): "chat",
     ("handshake", HandshakeTimedOut): "handshake",
+    ("handshake", TelnetAnswer): "handshake",
+    ("chat", TelnetAnswer): "chat",
     ("handshake", _Refuse): "closed",
     ("handshake", PeerClosed): "closed",
     ("chat", Message): "chat",
@@ -116,6 +125,7 @@ class ServerSession:
         self._grace_deadline: float | None = None
         self._handshake = Handshake()
         self._decoder: LineDecoder | ChunkDecoder | None = None
+        self._telnet = Telnet()
 
     # -- time --
 
@@ -149,17 +159,34 @@ class ServerSession:
         if not data:
             self._emit(events, PeerClosed())
             return events
-        if self.phase == "handshake":
-            answer = self._handshake.feed(data)
-            if answer is None:
-                # Bare bytes: a handout client's whole nickname, or a line client's first
-                # half. Wait a quiet spell for more (never past the total deadline).
-                self._grace_deadline = now + self.handout_grace
-                return events
-            self._registered(answer, events)
-        elif self.phase == "chat":
-            self._messages(data, events)
+        pieces, answer = self._telnet.feed(data)
+        for piece in pieces:
+            if piece is INTERRUPT:
+                self._interrupted()
+            elif self.phase == "handshake":
+                self._nickname(piece, now, events)
+            elif self.phase == "chat":
+                self._messages(piece, events)
+        if answer and self.phase in ("handshake", "chat"):
+            self._emit(events, TelnetAnswer(answer))
         return events
+
+    def _nickname(self, data: bytes, now: float, events: list[ServerEvent]) -> None:
+        answer = self._handshake.feed(data)
+        if answer is None:
+            # Bare bytes: a handout client's whole nickname, or a line client's first
+            # half. Wait a quiet spell for more (never past the total deadline).
+            self._grace_deadline = now + self.handout_grace
+            return
+        self._registered(answer, events)
+
+    def _interrupted(self) -> None:
+        """telnet's Ctrl-C (``IAC IP``): the line being typed is dropped, nothing worse."""
+        if self.phase == "handshake":
+            self._handshake = Handshake()
+            self._grace_deadline = None
+        elif self.framing == "line":
+            self._decoder = LineDecoder(self.max_line_bytes)
 
     def _registered(self, answer: Nickname, events: list[ServerEvent]) -> None:
         self._grace_deadline = None
@@ -207,3 +234,76 @@ class ServerSession:
     def close(self) -> None:
         """The server closes this connection (for whatever reason): nothing more is read."""
         self._step(_Close())
+
+
+# -- telnet ------------------------------------------------------------------------------
+
+IAC, DONT, DO, WONT, WILL, SB, SE, IP = 255, 254, 253, 252, 251, 250, 240, 244
+TIMING_MARK = 6
+INTERRUPT = object()
+"""In ``Telnet.feed``'s pieces: the client pressed Ctrl-C (``IAC IP``)."""
+
+
+class Telnet:
+    """Telnet's commands (RFC 854) taken out of the byte stream.
+
+    A telnet client sends them in band: Ctrl-C is ``IAC IP IAC DO TIMING-MARK``, and the
+    client shows nothing more until ``TIMING-MARK`` is answered. Byte 255 (``IAC``) never
+    occurs in UTF-8, so the filter is safe for every client: a stream without it passes
+    untouched, and a 255 not followed by a command byte (240-254) stays, to be shown as the
+    broken UTF-8 it is. A command cut between two receives is held until it is whole.
+    """
+
+    def __init__(self) -> None:
+        self._held = b""
+        self._subnegotiation = False
+
+    def feed(self, data: bytes) -> tuple[list, bytes]:
+        """The data in pieces (``bytes``, or ``INTERRUPT`` where an ``IAC IP`` stood), and
+        the bytes to answer with."""
+        buf, self._held = self._held + data, b""
+        if not self._subnegotiation and IAC not in buf:
+            return [buf], b""
+        pieces: list = []
+        text = bytearray()
+        answer = bytearray()
+        i, n = 0, len(buf)
+        while i < n:
+            if self._subnegotiation:
+                end = buf.find(bytes((IAC, SE)), i)
+                if end < 0:
+                    self._held = buf[-1:] if buf[-1] == IAC else b""
+                    break
+                self._subnegotiation, i = False, end + 2
+                continue
+            if buf[i] != IAC:
+                end = buf.find(IAC, i)
+                end = n if end < 0 else end
+                text += buf[i:end]
+                i = end
+                continue
+            if i + 1 >= n or (buf[i + 1] in (WILL, WONT, DO, DONT) and i + 2 >= n):
+                self._held = buf[i:]
+                break
+            command = buf[i + 1]
+            if command < SE or command == IAC:
+                # Not a command: a 255 byte of broken UTF-8 (shown as U+FFFD, as any), or
+                # IAC IAC, telnet's escaped 255.
+                text.append(IAC)
+                i += 1 if command < SE else 2
+                continue
+            if command in (WILL, WONT, DO, DONT):
+                if command == DO and buf[i + 2] == TIMING_MARK:
+                    answer += bytes((IAC, WILL, TIMING_MARK))
+                i += 3
+                continue
+            if command == SB:
+                self._subnegotiation = True
+            elif command == IP:
+                pieces += [bytes(text), INTERRUPT]
+                text.clear()
+            # NOP, AYT, BRK, ...: nothing to relay
+            i += 2
+        if text:
+            pieces.append(bytes(text))
+        return [piece for piece in pieces if piece], bytes(answer)

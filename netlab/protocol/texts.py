@@ -73,6 +73,15 @@ def server_full(current: int, maximum: int) -> str:
     return f"Server is full ({current}/{maximum} clients). Try again later."
 
 
+def too_many_from(host: str, limit: int) -> str:
+    return f"Too many connections from {host} (at most {limit} at once). Try again later."
+
+
+def nick_looks_like(nick: str, other: str) -> str:
+    """Refused: ``nick`` is confusable with ``other``, who is online (Unicode TS #39)."""
+    return f"Nickname '{nick}' looks like '{other}', who is online. Choose a different one."
+
+
 def nick_taken(nick: str) -> str:
     return f"Nickname '{nick}' is already taken. Choose a different one."
 
@@ -208,11 +217,17 @@ WRONG_PASSWORD = "Wrong password."
 WELCOME_NAMES = 10
 """How many names the welcome line spells out: listing everyone to every newcomer is O(N^2)."""
 _SLOW_DOWN = "Slow down: over "
+_THROTTLED = "Too many wrong passwords"
 _USAGE = "Usage: "
 _NO_SUCH_USER = "No such user: "
 _PERMISSION_DENIED = "Permission denied: "
 _KNOWN_AS = re.compile(r"You are now known as (\S+)\.")
 _ONLINE = re.compile(r"(\d+) online: (.*)", re.DOTALL)
+
+
+def plural(count: int, word: str) -> str:
+    """``1 client``, ``2 clients``."""
+    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def line_too_long(limit: int) -> str:
@@ -252,6 +267,37 @@ def is_muted_now(nick: str, muted: bool = True) -> str:
     return f"{nick} is {'muted' if muted else 'unmuted'}."
 
 
+def banned_by_nick(nick: str) -> str:
+    """``/ban`` of a loopback client: the whole lab shares that address, so the nickname is
+    banned (and its look-alikes)."""
+    return f"{nick} is banned by nickname (and look-alikes): loopback is everyone's address."
+
+
+def banned_address(nick: str, host: str) -> str:
+    return f"{nick} is banned: address {host} is refused."
+
+
+def unbanned(value: str, kind: str) -> str:
+    return f"Ban lifted: {value} ({'nickname' if kind == 'nick' else 'address'})."
+
+
+def no_ban(value: str) -> str:
+    return f"No ban on {value}."
+
+
+def ban_list(bans: Sequence[tuple[str, str]]) -> str:
+    """``/bans``: ``Bans: bob (nickname), 10.0.0.5 (address)``."""
+    if not bans:
+        return "No bans."
+    kinds = {"nick": "nickname", "address": "address"}
+    return "Bans: " + ", ".join(f"{value} ({kinds[kind]})" for kind, value in bans)
+
+
+def login_throttled(seconds: float) -> str:
+    """Too many wrong passwords from this address: ``/login`` is refused for a while."""
+    return f"{_THROTTLED}: /login is refused for {math.ceil(seconds)} s."
+
+
 def kicked_done(nick: str) -> str:
     """The console's confirmation of a kick (the console is not in the room to see the notice)."""
     return f"{nick} kicked."
@@ -261,8 +307,14 @@ def help_line(usages: Sequence[str]) -> str:
     return "Commands: " + " | ".join(usages)
 
 
+NOBODY_ONLINE = "nobody online"
+
+
 def online(names: Sequence[str], count: int | None = None) -> str:
-    """``/who``'s answer: ``3 online: alice, bob, carol`` (bare names: scripts split them)."""
+    """``/who``'s answer: ``3 online: alice, bob, carol`` (bare names: scripts split them);
+    ``nobody online`` for the console of an empty room."""
+    if not names and not count:
+        return NOBODY_ONLINE
     return f"{len(names) if count is None else count} online: " + ", ".join(names)
 
 
@@ -302,7 +354,7 @@ def login_result(line: str) -> bool | None:
     no answer to ``/login``."""
     if line.startswith(NOW_OPERATOR):
         return True
-    if line.startswith((WRONG_PASSWORD, NO_OPERATORS)):
+    if line.startswith((WRONG_PASSWORD, NO_OPERATORS, _THROTTLED)):
         return False
     return None
 
@@ -321,4 +373,7 @@ def is_slow_down(data: str | bytes) -> bool:
 
 # -- the operator console (standard output of netlab serve) --
 
-CONSOLE_HELLO = "Operator console: /who, /kick NICK [reason], /say TEXT, /shutdown"
+CONSOLE_HELLO = (
+    "Operator console: /help for the commands (/who, /kick NICK [reason], /ban, /mute,"
+    " /say TEXT, /shutdown ...); plain text is said to everyone as operator."
+)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from netlab import protocol as p
-from netlab.serve.presence import Member
+from netlab.serve.presence import Member, is_loopback
 from netlab.serve.room import Room
 
 log = logging.getLogger("netlab.serve")
@@ -25,6 +26,8 @@ BOTH: frozenset[Where] = frozenset({"chat", "console"})
 
 class Actor(Protocol):
     nick: str
+    host: str
+    """The address it connects from (the console: none)."""
     operator: bool
     muted: bool
     console: bool
@@ -106,6 +109,9 @@ def cmd_who(actor: Actor, cmd: p.Command) -> None:
 @command("msg", "/msg NICK TEXT - a private message", "w", "tell")
 def cmd_msg(actor: Actor, cmd: p.Command) -> None:
     nick, text = cmd.split()
+    if actor.muted:  # muted means no text reaches anyone, privately neither
+        actor.send(p.MUTED)
+        return
     if not nick or not text:
         actor.send(p.usage("/msg NICK TEXT"))
         return
@@ -133,6 +139,9 @@ def _say(actor: Actor, line: str) -> None:
 
 @command("nick", "/nick NEW - change your nickname", where=frozenset({"chat"}))
 def cmd_nick(actor: Actor, cmd: p.Command) -> None:
+    if actor.muted:  # a new nickname is announced to everyone: it is text too
+        actor.send(p.MUTED)
+        return
     new = p.normalize_nick(cmd.args)
     old = actor.nick
     problem = actor.room.rename(actor, new)  # type: ignore[arg-type]
@@ -148,6 +157,11 @@ def cmd_login(actor: Actor, cmd: p.Command) -> None:
     password = actor.room.config.admin_password
     if not password:
         actor.send(p.NO_OPERATORS)
+        return
+    host, now, logins = actor.host, time.monotonic(), actor.room.logins
+    wait = logins.refused_for(host, now)
+    if wait is not None:
+        actor.send(p.login_throttled(wait))
     elif hmac.compare_digest(cmd.args.encode(), password.encode()):
         actor.operator = True
         actor.send(p.NOW_OPERATOR)
@@ -155,6 +169,12 @@ def cmd_login(actor: Actor, cmd: p.Command) -> None:
     else:
         actor.send(p.WRONG_PASSWORD)
         log.warning("%s gave a wrong operator password", actor.nick)
+        if logins.failed(host, now):
+            log.warning(
+                "too many wrong operator passwords (last from %s): /login refused for %.0f s",
+                host,
+                logins.window,
+            )
 
 
 @command("exit", "/exit or /quit [reason] - leave", "quit", where=frozenset({"chat"}))
@@ -187,12 +207,37 @@ def cmd_kick(actor: Actor, cmd: p.Command) -> None:
         _kick(actor, target, reason)
 
 
-@command("ban", "/ban NICK - kick, and refuse that address until restart", operator=True)
+@command("ban", "/ban NICK - kick, and refuse them until /unban or restart", operator=True)
 def cmd_ban(actor: Actor, cmd: p.Command) -> None:
     target, reason = _target(actor, cmd)
-    if target is not None:
-        actor.room.presence.ban(target.host)
-        _kick(actor, target, reason or "banned")
+    if target is None:
+        return
+    if is_loopback(target.host):
+        # Everyone in the lab comes from loopback: banning the address would ban them all.
+        actor.room.presence.ban("nick", target.nick)
+        actor.send(p.banned_by_nick(target.nick))
+    else:
+        actor.room.presence.ban("address", target.host)
+        actor.send(p.banned_address(target.nick, target.host))
+    log.info("%s banned %s (%s)", actor.nick, target.nick, target.host)
+    _kick(actor, target, reason or "banned")
+
+
+@command("unban", "/unban NICK|ADDRESS - lift a ban", operator=True)
+def cmd_unban(actor: Actor, cmd: p.Command) -> None:
+    value, _ = cmd.split()
+    if not value:
+        actor.send(p.usage(USAGE[cmd.name]))
+        return
+    kind = actor.room.presence.unban(value)
+    actor.send(p.unbanned(value, kind) if kind else p.no_ban(value))
+    if kind:
+        log.info("%s lifted the ban on %s", actor.nick, value)
+
+
+@command("bans", "/bans - the bans in force", operator=True)
+def cmd_bans(actor: Actor, cmd: p.Command) -> None:
+    actor.send(p.ban_list(actor.room.presence.bans()))
 
 
 def _set_muted(actor: Actor, cmd: p.Command, muted: bool) -> None:

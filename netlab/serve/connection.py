@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from netlab import protocol as p
 from netlab.protocol import server_session as ss
 from netlab.serve.commands import dispatch
 from netlab.serve.config import ServerConfig
+from netlab.serve.presence import is_loopback
 from netlab.serve.ratelimit import RateLimit
 from netlab.serve.room import Room
 
@@ -29,23 +31,42 @@ log = logging.getLogger("netlab.serve")
 @dataclass
 class ServerState:
     """What a connection may use of its server: the config, the loop, the room, and the
-    admission rule."""
+    admission rules."""
 
     config: ServerConfig
     loop: asyncio.AbstractEventLoop
     room: Room
     stop: Callable[[], None]
+    max_clients: int = 0
+    """``--max-clients``, or fewer when the open-file limit allows fewer (``Server.start``)."""
     handshaking: set[Connection] = field(default_factory=set)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    per_host: Counter[str] = field(default_factory=Counter)
+    """Open connections by non-loopback address (loopback is exempt)."""
 
-    def admission(self, host: str) -> str | None:
-        """Why a new connection from ``host`` is refused at once, or None."""
+    def admit(self, conn: Connection) -> str | None:
+        """Why a new connection is refused at once, or None: then it is counted until
+        ``release``."""
+        host = conn.host
         if self.room.presence.is_banned(host):
             return p.BANNED
         count = len(self.room.members) + len(self.handshaking)
-        if count >= self.config.max_clients:
-            return p.server_full(count, self.config.max_clients)
+        limit = self.max_clients or self.config.max_clients
+        if count >= limit:
+            return p.server_full(count, limit)
+        if not is_loopback(host):
+            if self.per_host[host] >= self.config.max_per_address:
+                return p.too_many_from(host, self.config.max_per_address)
+            self.per_host[host] += 1
+            conn.counted = True
         return None
+
+    def release(self, conn: Connection) -> None:
+        if conn.counted:
+            conn.counted = False
+            self.per_host[conn.host] -= 1
+            if self.per_host[conn.host] <= 0:
+                del self.per_host[conn.host]
 
 
 class Connection(asyncio.Protocol):
@@ -63,7 +84,7 @@ class Connection(asyncio.Protocol):
         self.address = self.local = "-"
         self.host = ""
         self.nick = ""
-        self.operator = self.muted = self.registered = self.closing = False
+        self.operator = self.muted = self.registered = self.closing = self.counted = False
         self.connected_at = time.monotonic()
         self.session = ss.ServerSession(
             state.loop.time(), config.handshake_timeout, config.handout_grace, config.max_line_bytes
@@ -87,7 +108,7 @@ class Connection(asyncio.Protocol):
         self.host = peer[0]
         self.address = net.format_address(peer[0], peer[1])
         self.local = net.format_address(sock[0], sock[1])
-        refusal = self.state.admission(self.host)
+        refusal = self.state.admit(self)
         if refusal:
             log.info("refused %s: %s", self.address, refusal)
             self.refuse(refusal)
@@ -164,6 +185,7 @@ class Connection(asyncio.Protocol):
         self.closing = True
         self._cancel_timer()
         self.state.handshaking.discard(self)
+        self.state.release(self)
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(self.session.refuse(line))
             self.transport.close()
@@ -177,6 +199,7 @@ class Connection(asyncio.Protocol):
         self._cancel_timer()
         self.session.close()
         self.state.handshaking.discard(self)
+        self.state.release(self)
         if self.transport is not None and not abort:
             self.room.outbox.flush_now(self, self.registered)
         if self.registered:
@@ -220,9 +243,13 @@ def _nick_offered(conn: Connection, event: ss.NickOffered) -> None:
 
 def _message(conn: Connection, event: ss.Message) -> None:
     text = event.text
-    if conn.framing == "handout" and text == p.handout_leaving(conn.nick):
-        conn.leave("left (/exit)")
-        return
+    if conn.framing == "handout":
+        if text == p.handout_leaving(conn.nick):
+            conn.leave("left (/exit)")
+            return
+        text = p.own_words(text, conn.nick)
+        if not text:
+            return
     verdict = conn.limit.check(time.monotonic())
     if verdict != "pass":
         if verdict == "disconnect":
@@ -237,9 +264,6 @@ def _message(conn: Connection, event: ss.Message) -> None:
         dispatch(conn, command)
     elif conn.muted:
         conn.send(p.MUTED)
-    elif conn.framing == "handout":
-        # The handout's client has already put the time and its nickname in.
-        conn.room.say(conn, text)
     else:
         conn.room.say(conn, p.chat_line(conn.nick, text))
 
@@ -254,6 +278,10 @@ def _timed_out(conn: Connection, event: ss.HandshakeTimedOut) -> None:
     conn.refuse(p.HANDSHAKE_TIMEOUT)
 
 
+def _telnet_answer(conn: Connection, event: ss.TelnetAnswer) -> None:
+    conn.room.outbox.deliver_to(conn, event.data)  # in order with what it was sent before
+
+
 def _peer_closed(conn: Connection, event: ss.PeerClosed) -> None:
     conn.disconnect("closed by client", notice_text=p.left(conn.nick))
 
@@ -264,4 +292,5 @@ ON_EVENT: dict[type, Callable[[Connection, Any], None]] = {
     ss.TooLong: _too_long,
     ss.HandshakeTimedOut: _timed_out,
     ss.PeerClosed: _peer_closed,
+    ss.TelnetAnswer: _telnet_answer,
 }

@@ -26,6 +26,10 @@ BANNER = "netlab serve listening on {address}"
 server's port (``netlab.embedded``)."""
 
 
+FILES_SPARE = 32
+"""Descriptors kept for what is not a client: the listeners, the log, the status file, stdin."""
+
+
 class ServeError(Exception):
     """The server cannot start; the message says why, for the log."""
 
@@ -55,14 +59,7 @@ class Server:
 
     async def start(self) -> None:
         config = self.config
-        limit = aio.raise_file_limit(config.max_clients)
-        if limit is not None and config.max_clients + 32 > limit:
-            log.warning(
-                "the open-file limit (%d) caps clients at about %d, below --max-clients %d",
-                limit,
-                limit - 32,
-                config.max_clients,
-            )
+        self.state.max_clients = self._client_limit()
         if config.host in ("0.0.0.0", "::", ""):
             log.warning(
                 "listening on all interfaces (%s): anyone on the network can join", config.host
@@ -77,10 +74,32 @@ class Server:
         for sock in self._server.sockets:
             host, port = sock.getsockname()[:2]
             self.listeners.append(net.format_address(host, port))
-        log.info("listening on %s (max %d clients)", ", ".join(self.listeners), config.max_clients)
+        log.info(
+            "listening on %s (max %s)",
+            ", ".join(self.listeners),
+            p.plural(self.state.max_clients, "client"),
+        )
         if config.banner:
             print(BANNER.format(address=self.listeners[0]), flush=True)
         self.status.write()
+
+    def _client_limit(self) -> int:
+        """``--max-clients``, lowered to what the open-file limit allows: past it a newcomer
+        would be closed with no word (libuv's spare descriptor), below it it hears the server
+        is full."""
+        wanted = self.config.max_clients
+        limit = aio.raise_file_limit(wanted)
+        if limit is None or wanted + FILES_SPARE <= limit:
+            return wanted
+        allowed = max(1, limit - FILES_SPARE)
+        log.warning(
+            "the open-file limit (%d) allows about %s: serving at most %d (--max-clients %d)",
+            limit,
+            p.plural(allowed, "client"),
+            allowed,
+            wanted,
+        )
+        return allowed
 
     async def serve(self) -> None:
         """Run until a signal, ``/shutdown`` on the console, or ``stop()``."""
@@ -104,7 +123,7 @@ class Server:
     async def shutdown(self) -> None:
         """Tell everyone here, close every connection, stop listening."""
         room = self.room
-        log.info("shutting down: %d clients online", len(room.members))
+        log.info("shutting down: %s online", p.plural(len(room.members), "client"))
         if self._server is not None:
             self._server.close()
         room.outbox.flush()
@@ -122,7 +141,7 @@ class Server:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
         self.status.close()
         if self.console is not None:
-            self.console.close()
+            await self.console.close()
 
     def _status_document(self) -> dict:
         clients = [

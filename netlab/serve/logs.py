@@ -21,12 +21,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes: under the console's
+    prompt_toolkit that is its patched stream, which prints above the input line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def setup_logging(config: ServerConfig) -> None:
     """Raises OSError when the log file cannot be written."""
     handler: logging.Handler = (
         logging.FileHandler(config.log_file, encoding="utf-8")
         if config.log_file
-        else logging.StreamHandler(sys.stderr)
+        else CurrentStderr(sys.stderr)
     )
     if config.log_format == "json":
         handler.setFormatter(JsonFormatter())

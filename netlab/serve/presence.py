@@ -9,10 +9,21 @@ count, the list for ``/who`` and the welcome, and the banned addresses.
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
-from netlab.protocol import nick_key
+from netlab.net import unmapped
+from netlab.protocol import nick_key, skeletons
+
+
+def is_loopback(host: str) -> bool:
+    """``127.0.0.0/8``, ``::1`` (and ``::ffff:127.0.0.1``): where the whole lab connects from."""
+    try:
+        return ipaddress.ip_address(unmapped(host).partition("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +46,15 @@ class Member:
     """``HOST:PORT`` of the client, for the operator's ``/who``."""
 
 
+BanKind = Literal["nick", "address"]
+
+
 class Presence(Protocol):
-    def claim(self, member: Member) -> bool:
-        """Take ``member.nick`` for ``member.origin``, atomically; False when someone else
-        holds it (without regard to case). Claiming a nickname one holds already (another
-        case of it) succeeds and renames."""
+    def claim(self, member: Member) -> Member | None:
+        """Take ``member.nick`` for ``member.origin``, atomically; None when taken, else who
+        holds it or a look-alike of it (the same without regard to case, or the same
+        confusable skeleton). Claiming one's own nickname again (another case of it, a
+        look-alike of it) succeeds and renames."""
 
     def release(self, nick: str, origin: Origin) -> None:
         """Give ``nick`` up, if ``origin`` holds it."""
@@ -51,9 +66,17 @@ class Presence(Protocol):
     def members(self, limit: int | None = None) -> list[Member]:
         """In order of arrival; the first ``limit`` only when given."""
 
-    def ban(self, host: str) -> None: ...
+    def ban(self, kind: BanKind, value: str) -> None:
+        """Refuse an address, or a nickname and its look-alikes, until ``unban`` or restart."""
+
+    def unban(self, value: str) -> BanKind | None:
+        """Lift the ban of this address or nickname (or a look-alike); what it was, or None."""
+
+    def bans(self) -> list[tuple[BanKind, str]]: ...
 
     def is_banned(self, host: str) -> bool: ...
+
+    def is_banned_nick(self, nick: str) -> bool: ...
 
 
 class LocalPresence:
@@ -61,22 +84,29 @@ class LocalPresence:
 
     def __init__(self) -> None:
         self._members: dict[str, Member] = {}  # nick key -> member, in order of arrival
-        self._banned: set[str] = set()
+        self._skeletons: dict[str, str] = {}  # confusable skeleton -> nick key
+        self._bans: dict[tuple[BanKind, str], frozenset[str]] = {}  # -> skeletons (nicks)
 
-    def claim(self, member: Member) -> bool:
+    def claim(self, member: Member) -> Member | None:
         key = nick_key(member.nick)
-        held = self._members.get(key)
-        if held is not None and held.origin != member.origin:
-            return False
+        marks = skeletons(member.nick)
+        for held_key in {key, *(self._skeletons.get(m) for m in marks)}:
+            held = self._members.get(held_key) if held_key else None
+            if held is not None and held.origin != member.origin:
+                return held
         # Another case of one's own nickname keeps its place in the order of arrival.
         self._members[key] = member
-        return True
+        self._skeletons.update(dict.fromkeys(marks, key))
+        return None
 
     def release(self, nick: str, origin: Origin) -> None:
         key = nick_key(nick)
         held = self._members.get(key)
         if held is not None and held.origin == origin:
             del self._members[key]
+            for mark in skeletons(nick):
+                if self._skeletons.get(mark) == key:
+                    del self._skeletons[mark]
 
     def lookup(self, nick: str) -> Member | None:
         return self._members.get(nick_key(nick))
@@ -87,15 +117,25 @@ class LocalPresence:
     def members(self, limit: int | None = None) -> list[Member]:
         if limit is None:
             return list(self._members.values())
-        found = []
-        for member in self._members.values():
-            if len(found) >= limit:
-                break
-            found.append(member)
-        return found
+        return list(itertools.islice(self._members.values(), limit))
 
-    def ban(self, host: str) -> None:
-        self._banned.add(host)
+    def ban(self, kind: BanKind, value: str) -> None:
+        self._bans[(kind, value)] = skeletons(value) if kind == "nick" else frozenset()
+
+    def unban(self, value: str) -> BanKind | None:
+        marks = skeletons(value)
+        for kind, banned in list(self._bans):
+            if banned == value or (kind == "nick" and self._bans[(kind, banned)] & marks):
+                del self._bans[(kind, banned)]
+                return kind
+        return None
+
+    def bans(self) -> list[tuple[BanKind, str]]:
+        return list(self._bans)
 
     def is_banned(self, host: str) -> bool:
-        return host in self._banned
+        return ("address", host) in self._bans
+
+    def is_banned_nick(self, nick: str) -> bool:
+        marks = skeletons(nick)
+        return any(kind == "nick" and m & marks for (kind, _), m in self._bans.items())

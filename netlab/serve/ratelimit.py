@@ -51,3 +51,40 @@ class RateLimit:
         if len(drops) == 1 or now - drops[-2] > 1:
             return "warn"
         return "drop"
+
+
+class LoginThrottle:
+    """A brake on guessing the operator password.
+
+    After ``per_address`` wrong passwords within ``window`` seconds from one address, every
+    ``/login`` from there (the right password too) is refused until that window has passed;
+    ``overall`` wrong ones from all addresses together close ``/login`` for everyone the same
+    way, so that many addresses do not add up to a fast guesser.
+    """
+
+    def __init__(self, per_address: int = 3, overall: int = 30, window: float = 60.0) -> None:
+        self.per_address, self.overall, self.window = per_address, overall, window
+        self._wrong: dict[str, deque[float]] = {}
+        self._all: deque[float] = deque()
+
+    def _prune(self, times: deque[float], now: float) -> deque[float]:
+        while times and now - times[0] >= self.window:
+            times.popleft()
+        return times
+
+    def refused_for(self, host: str, now: float) -> float | None:
+        """Seconds ``/login`` from ``host`` stays refused, or None when it may try."""
+        mine = self._prune(self._wrong.get(host, deque()), now)
+        if not mine:
+            self._wrong.pop(host, None)
+        for times, limit in ((mine, self.per_address), (self._prune(self._all, now), self.overall)):
+            if len(times) >= limit:
+                return self.window - (now - times[0])
+        return None
+
+    def failed(self, host: str, now: float) -> bool:
+        """Count a wrong password; True when it is the one that closes ``/login`` (say so once)."""
+        mine = self._wrong.setdefault(host, deque())
+        mine.append(now)
+        self._all.append(now)
+        return len(mine) == self.per_address or len(self._all) == self.overall

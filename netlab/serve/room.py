@@ -14,6 +14,7 @@ from netlab.serve.config import ServerConfig
 from netlab.serve.notices import NoticeBatch
 from netlab.serve.outbox import Outbox
 from netlab.serve.presence import Member, Origin, Presence
+from netlab.serve.ratelimit import LoginThrottle
 
 log = logging.getLogger("netlab.serve")
 
@@ -52,6 +53,8 @@ class Room:
         self.members: dict[int, Local] = {}  # this server's people, by connection id
         self.outbox = Outbox(loop, self.members.values, config.send_buffer_bytes)
         self.on_change: Callable[[], None] = lambda: None
+        self.logins = LoginThrottle()
+        """This server's brake on ``/login`` guesses (per address, and overall)."""
         self.joins = self._notices(loop, p.joined, p.joined_many)
         self.leaves = self._notices(loop, p.left, p.left_many)
         bus.subscribe(server_id, self.on_event)
@@ -74,9 +77,15 @@ class Room:
     # -- membership --
 
     def claim(self, client: Local, nick: str) -> str | None:
-        """Take ``nick`` for ``client`` in the whole chat; why not, or None when it is taken."""
-        member = Member(nick, self.origin(client), client.host, client.address)
-        return None if self.presence.claim(member) else p.nick_taken(nick)
+        """Take ``nick`` for ``client`` in the whole chat; None once taken, else why not."""
+        if self.presence.is_banned_nick(nick):
+            return p.BANNED
+        holder = self.presence.claim(Member(nick, self.origin(client), client.host, client.address))
+        if holder is None:
+            return None
+        if p.nick_key(holder.nick) == p.nick_key(nick):
+            return p.nick_taken(nick)
+        return p.nick_looks_like(nick, holder.nick)
 
     def join(self, client: Local) -> None:
         mine = self.origin(client)
