@@ -91,8 +91,8 @@ def simulate(config: SimulateConfig) -> int:
     from netlab.scenario import ScenarioError, resolve_path
 
     errors = _stderr()
-    if not config.speed > 0:
-        errors.print("netlab simulate: --speed must be more than 0")
+    if not 0 < config.speed < math.inf:  # also refuses nan
+        errors.print("netlab simulate: --speed must be a number more than 0")
         return EXIT_INVALID
     if config.target is not None:
         try:
@@ -138,11 +138,11 @@ def _named(path: Path | None, naming: str | None) -> Path | None:
 
 def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> int:
     from netlab import aio, report
-    from netlab.scenario import ScenarioError, load
+    from netlab.scenario import ScenarioError, bot_limit, load
 
     out, errors = _stdout(), _stderr()
     try:
-        scenario = load(file)
+        scenario = load(file, bot_limit()[0])
     except ScenarioError as error:
         errors.print(str(error))
         return EXIT_INVALID

@@ -166,3 +166,24 @@ def test_ctrl_c_stops_a_directory_run(tmp_path):
     assert proc.returncode == 130, out + err
     assert err.count("interrupted") == 1 and "Traceback" not in err
     assert "second" not in out + err  # the second scenario never started
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000,
+        "name: s\nseed: " + "9" * 5000 + "\nbots: [{nick: a, script: [{do: join}]}]\n",
+        "name: s\nserver: {options: {rate_limit: .inf}}\nbots: [{nick: a, script: [{do: join}]}]\n",
+        "name: s\nbots:\n" + "".join(f"  - {{group: g{i}, count: 100000}}\n" for i in range(100)),
+    ],
+    ids=["deep", "seed", "inf", "crowds"],
+)
+def test_a_file_that_would_eat_the_machine_exits_2_with_one_line(tmp_path, text):
+    path = tmp_path / "eater.yaml"
+    path.write_text(text, encoding="utf-8")
+    began = time.monotonic()
+    done = simulate(str(path), timeout=20)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert time.monotonic() - began < 5  # the interpreter's start included; load() is < 0.5 s
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith(str(path))
+    assert done.stdout == ""
