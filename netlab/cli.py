@@ -206,7 +206,7 @@ def simulate(
     """Run scripted chat bots from a YAML scenario; check delivery and latency.
 
     Exit status: 0 all expectations held, 1 one failed, 2 invalid scenario or arguments,
-    3 the target could not be reached.
+    3 the target could not be reached, 130 interrupted (Ctrl-C).
     """
     from netlab.simulate import SimulateConfig, simulate
 

@@ -303,7 +303,7 @@ class ServerSpec(Strict):
     target: Annotated[str, BeforeValidator(_target)] | None = None
     model_config = ConfigDict(**Strict.model_config, use_enum_values=True)  # plain names
 
-    protocol: Dialect = Dialect.netlab
+    protocol: Dialect = Field("netlab", validate_default=True)
     options: ServeOptions = ServeOptions()
 
 

@@ -232,3 +232,9 @@ def test_every_number_field_refuses_inf_and_nan(tmp_path, field, value):
 def test_a_duration_of_400_digits_is_too_long_not_infinite():
     bots = [{"nick": "a", "script": [{"do": "join", "at": "9" * 400 + "s"}]}]
     assert "is too long: at most 10080m" in error_of(minimal(bots=bots))
+
+
+def test_the_protocol_is_a_plain_name():
+    assert parse(minimal()).server.protocol == "netlab"
+    assert f"{parse(minimal()).server.protocol}" == "netlab"  # as the header prints it
+    assert f"{parse(minimal(server={'protocol': 'lines'})).server.protocol}" == "lines"

@@ -187,3 +187,88 @@ def test_a_file_that_would_eat_the_machine_exits_2_with_one_line(tmp_path, text)
     assert time.monotonic() - began < 5  # the interpreter's start included; load() is < 0.5 s
     assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith(str(path))
     assert done.stdout == ""
+
+
+def wait_for(condition, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout:g} s"
+        time.sleep(0.02)
+
+
+def read_line(proc: subprocess.Popen, timeout: float = 20.0) -> str:
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        assert selector.select(timeout), f"no line within {timeout:g} s"
+    return proc.stdout.readline()
+
+
+LATE_JOIN = (
+    "name: late\nbots:\n  - nick: a\n    script: [{at: 1s, do: join}, {do: wait, for: 1s}]\n"
+    "  - nick: b\n    script: [{at: 1s, do: join}, {do: say, text: hi}]\n"
+)
+
+
+@pytest.mark.timeout(60)
+def test_the_header_comes_before_the_first_join_and_the_transcript_follows_live(tmp_path):
+    path, transcript = tmp_path / "late.yaml", tmp_path / "late.txt"
+    path.write_text(LATE_JOIN, encoding="utf-8")
+    proc = subprocess.Popen(
+        [*NETLAB, "simulate", str(path), "--transcript", str(transcript)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        head = read_line(proc)
+        assert head.startswith("late: 2 bots, netlab protocol, embedded netlab serve on 127.0.0.1:")
+        assert "registered" not in transcript.read_text(encoding="utf-8")  # nobody joined yet
+        # While the run goes on (a waits 1 s after joining), its lines are in the file.
+        wait_for(lambda: "b > hi" in transcript.read_text(encoding="utf-8"), what="transcript")
+        assert proc.poll() is None
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    assert "PASSED late" in out
+
+
+@pytest.mark.timeout(60)
+def test_a_closed_pipe_leaves_the_verdicts_exit_status(tmp_path):
+    """`netlab simulate ... | head -2`: exit 0 for a run that passed, not 1, and no traceback."""
+    path = tmp_path / "late.yaml"
+    path.write_text(LATE_JOIN, encoding="utf-8")
+    proc = subprocess.Popen(
+        [*NETLAB, "simulate", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert read_line(proc).startswith("late: 2 bots")
+    proc.stdout.close()  # as `head -1` does once it has its line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 0, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    proc.stderr.close()
+
+
+@pytest.mark.timeout(60)
+def test_with_a_target_the_options_that_cannot_apply_are_said_up_front(server_factory):
+    server = server_factory("--admin-password", "secret")  # room for zoe: max_clients is 100
+    done = simulate(
+        "scenarios/demo", "--target", f"127.0.0.1:{server.port}", "--speed", "4", timeout=60
+    )
+    first = done.stderr.splitlines()[0]
+    assert f"server.options cannot apply to 127.0.0.1:{server.port}" in first
+    assert "--max-clients 6" in first
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "zoe: join: expected to be refused, but was connected" in done.stdout
+    assert "already taken" not in done.stdout  # no cascade from her own first connection
+    assert "errors <= 0            zoe: join: expected to be refused, but was connected" in (
+        done.stdout
+    )
