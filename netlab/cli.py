@@ -165,11 +165,11 @@ def chat(
 
 @app.command()
 def simulate(
-    path: Path = typer.Argument(
-        ...,
-        metavar="PATH",
-        help="A scenario file (.yaml/.yml may be left off: scenarios/demo), or a directory to"
-        " run every scenario in it.",
+    path: Optional[Path] = typer.Argument(  # noqa: UP045
+        None,
+        metavar="SCENARIO",
+        help="A scenario file (.yaml/.yml may be left off: scenarios/demo), a directory to run"
+        " every scenario in it, or a built-in scenario's name (demo; see --list).",
         show_default=False,
     ),
     target: Optional[str] = typer.Option(  # noqa: UP045
@@ -202,6 +202,9 @@ def simulate(
         show_default=False,
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the verdict."),
+    list_: bool = typer.Option(
+        False, "--list", help="List the built-in scenarios (name, bots, duration, what it shows)."
+    ),
 ) -> None:
     """Run scripted chat bots from a YAML scenario; check delivery and latency.
 
@@ -219,6 +222,7 @@ def simulate(
         report=report,
         transcript=transcript,
         quiet=quiet,
+        list=list_,
     )
     raise typer.Exit(simulate(config))
 

@@ -335,6 +335,23 @@ class Scenario(Strict):
         """How many bots the scenario starts, groups counted, not expanded."""
         return sum(1 if isinstance(bot, Bot) else bot.count for bot in self.bots)
 
+    def planned_seconds(self) -> tuple[float, bool]:
+        """How long a run lasts: (its ``duration``, True), or else (the last time its bots
+        name, False), which a run may outlast by the time its steps take."""
+        if self.duration is not None:
+            return self.duration, True
+        last = 0.0
+        for bot in self.bots:
+            if isinstance(bot, Bot):
+                for step, clock in script_clock(bot.script):
+                    last = max(last, clock + (step.for_ if isinstance(step, Wait) else 0.0))
+                continue
+            ends = [bot.join.at + bot.join.spread]
+            ends += [bot.leave.at + bot.leave.spread] if bot.leave else []
+            ends += [bot.chatter.until] if bot.chatter and bot.chatter.until is not None else []
+            last = max(last, *ends)
+        return last, False
+
     def nicks(self) -> list[str]:
         """Every bot's nick, groups expanded, in file order."""
         return [nick for _, nick in self._places()]
@@ -384,6 +401,18 @@ class Scenario(Strict):
             for number, step in enumerate(bot.script)
             if step.action in NETLAB_ONLY_ACTIONS
         ]
+
+
+def script_clock(script: list[Step]) -> Iterator[tuple[Step, float]]:
+    """Each step with the scenario time it starts at, at the earliest: steps that wait on the
+    network take time no one can know, so they count as instant (the safe side for the rate a
+    script needs)."""
+    clock = 0.0
+    for step in script:
+        clock = max(clock, step.at) if step.at is not None else clock + (step.after or 0)
+        yield step, clock
+        if isinstance(step, Wait):
+            clock += step.for_
 
 
 _NICK = TypeAdapter(Nick)

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from netlab import embedded, net
 from netlab.bots import RunResult, Simulation, Unreachable
-from netlab.scenario import Group, Scenario
+from netlab.scenario import Group, Scenario, script_clock
 from netlab.serve.config import ServerConfig
 from netlab.sim import console, observe
 
@@ -30,7 +30,7 @@ EXIT_INTERRUPTED = 130  # as shells report a Ctrl-C
 class SimulateConfig:
     """Everything ``netlab simulate`` was asked for."""
 
-    path: Path
+    path: Path | None
     target: str | None = None
     protocol: str | None = None
     speed: float = 1.0
@@ -38,6 +38,8 @@ class SimulateConfig:
     report: Path | None = None
     transcript: Path | None = None
     quiet: bool = False
+    list: bool = False
+    """Show the built-in scenarios instead of running one."""
 
 
 def needed_rate(scenario: Scenario, speed: float = 1.0) -> float:
@@ -50,15 +52,8 @@ def needed_rate(scenario: Scenario, speed: float = 1.0) -> float:
                 shortest = spec.chatter.every - spec.chatter.jitter
                 rate = max(rate, 1.25 * speed / shortest)
             continue
-        times, clock = [], 0.0
-        for step in spec.script:
-            # Steps that wait on the network take time we cannot know: counting them as
-            # instant overestimates the need, which is the safe side.
-            clock = max(clock, step.at) if step.at is not None else clock + (step.after or 0)
-            if step.action == "wait":
-                clock += step.for_  # type: ignore[attr-defined]
-            elif step.action in ("say", "command", "login", "kick", "leave"):
-                times.append(clock / speed)
+        sends = ("say", "command", "login", "kick", "leave")
+        times = [clock / speed for step, clock in script_clock(spec.script) if step.action in sends]
         densest, first = 0, 0
         for last, when in enumerate(times):
             while when - times[first] >= 1.0:
@@ -87,11 +82,48 @@ def server_arguments(scenario: Scenario, speed: float = 1.0) -> list[str]:
     return server_config(scenario, speed).arguments()
 
 
+LIST_COLUMNS = {"name": "Name", "bots": "Bots", "duration": "Duration", "shows": "What it shows"}
+
+
+def list_builtins() -> int:
+    """``netlab simulate --list``: the built-in scenarios, a row each."""
+    from netlab import tables
+    from netlab.scenario import ScenarioError, load
+    from netlab.sim.loading import builtins
+
+    rows = []
+    for file in builtins():
+        try:
+            scenario = load(file)
+        except ScenarioError as error:  # a broken install: say so in its row
+            rows.append({"name": file.stem, "shows": f"invalid: {error}"})
+            continue
+        seconds, fixed = scenario.planned_seconds()
+        rows.append(
+            {
+                "name": file.stem,
+                "bots": scenario.bot_count(),
+                "duration": f"{seconds:g}s" if fixed else f"about {seconds:g}s",
+                "shows": " ".join(scenario.description.split()) or "-",
+            }
+        )
+    console.say(console.stdout(), tables.render(rows, LIST_COLUMNS))
+    return EXIT_PASSED
+
+
 def simulate(config: SimulateConfig) -> int:
     """``netlab simulate``: run the scenario(s) at ``config.path``; returns the exit status."""
     from netlab.scenario import ScenarioError, resolve_path
 
     errors = console.stderr()
+    if config.list:
+        return list_builtins()
+    if config.path is None:
+        errors.print(
+            "netlab simulate: give a scenario: a file, a directory, or a built-in name"
+            " (netlab simulate --list shows them)"
+        )
+        return EXIT_INVALID
     if not 0 < config.speed < math.inf:  # also refuses nan
         errors.print("netlab simulate: --speed must be a number more than 0")
         return EXIT_INVALID

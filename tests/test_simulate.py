@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 
 import psutil
@@ -272,3 +273,75 @@ def test_with_a_target_the_options_that_cannot_apply_are_said_up_front(server_fa
     assert "errors <= 0            zoe: join: expected to be refused, but was connected" in (
         done.stdout
     )
+
+
+def netlab_in(cwd, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*NETLAB, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_list_shows_the_built_in_scenarios(tmp_path):
+    done = netlab_in(tmp_path, "simulate", "--list")
+    assert done.returncode == 0, done.stderr
+    header, rule, *rows = done.stdout.splitlines()
+    assert header.split() == ["Name", "Bots", "Duration", "What", "it", "shows"]
+    assert set(rule) <= {"-", " "}
+    found = {row.split()[0]: row.split()[1] for row in rows}
+    assert found == {"crowd": "300", "demo": "7", "handout": "4"}
+    assert "a spammer gets kicked by the operator" in done.stdout
+
+
+@pytest.mark.timeout(60)
+def test_a_built_in_name_runs_from_any_folder(tmp_path):
+    done = netlab_in(tmp_path, "simulate", "handout", "--speed", "2", "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "PASSED handout: all 3 expectations held"
+    missing = netlab_in(tmp_path, "simulate", "nothing")
+    assert missing.returncode == 2
+    assert "built in: crowd, demo, handout" in missing.stderr
+
+
+def test_no_scenario_is_a_usage_error():
+    done = simulate()
+    assert done.returncode == 2 and "netlab simulate --list shows them" in done.stderr
+
+
+def test_help_names_every_exit_status():
+    done = simulate("--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.replace("│", " ").split())
+    assert "130 interrupted (Ctrl-C)" in text and "3 the target could not be reached" in text
+
+
+@pytest.mark.timeout(60)
+def test_the_package_carries_the_scenarios(tmp_path):
+    """What `pip install .` installs (setuptools' build_py, from a copy of the tree) has the
+    scenarios as package data, and `netlab simulate --list` finds them there."""
+    import os
+    import shutil
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "netlab", source / "netlab", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    built = tmp_path / "built"
+    done = subprocess.run(
+        [sys.executable, "-c", "import setuptools; setuptools.setup()", "-q", "build_py",
+         "--build-lib", str(built)],
+        capture_output=True, text=True, timeout=60, cwd=source,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (built / "netlab" / "scenarios" / "demo.yaml").is_file()
+    assert (built / "netlab" / "sim" / "engine.py").is_file()
+    listed = netlab_in(tmp_path, "simulate", "--list", env={**os.environ, "PYTHONPATH": str(built)})
+    assert listed.returncode == 0 and "demo" in listed.stdout, listed.stderr

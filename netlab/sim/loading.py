@@ -6,6 +6,7 @@ one ``ScenarioError`` line naming the file (and the line, for bad YAML).
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -13,22 +14,44 @@ import yaml
 
 from netlab.sim.errors import ScenarioError
 
+SUFFIXES = (".yaml", ".yml")
+
+
+def builtin_dir() -> Path:
+    """Where the built-in scenarios are: package data, installed with netlab."""
+    return Path(str(resources.files("netlab") / "scenarios"))
+
+
+def builtins() -> list[Path]:
+    """The built-in scenario files, in name order."""
+    return _scenario_files(builtin_dir())
+
+
+def _scenario_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file())
+
 
 def resolve_path(path: Path) -> list[Path]:
-    """The scenario files ``path`` names: the file itself, ``path`` + ``.yaml``/``.yml``, or
-    every such file in a directory, in name order."""
+    """The scenario files ``path`` names: the file itself, ``path`` + ``.yaml``/``.yml``, every
+    such file in a directory (in name order), or a built-in scenario by its name (``demo``)."""
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        files = _scenario_files(path)
         if not files:
             raise ScenarioError(f"{path}: no .yaml or .yml scenario files in this directory")
         return files
     if path.is_file():
         return [path]
-    for suffix in (".yaml", ".yml"):
+    for suffix in SUFFIXES:
         candidate = path.with_name(path.name + suffix)
         if candidate.is_file():
             return [candidate]
-    raise ScenarioError(f"{path}: no such scenario (tried {path.name}, .yaml and .yml)")
+    named = {file.stem: file for file in builtins()}
+    if len(path.parts) == 1 and path.stem in named and path.suffix in ("", *SUFFIXES):
+        return [named[path.stem]]
+    raise ScenarioError(
+        f"{path}: no such scenario (tried {path.name}, .yaml and .yml; built in: "
+        f"{', '.join(named) or 'none'}; see netlab simulate --list)"
+    )
 
 
 MAX_FILE_BYTES = 1 << 20
