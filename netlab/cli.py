@@ -169,11 +169,11 @@ def chat(
 
 @app.command()
 def simulate(
-    path: Path = typer.Argument(
-        ...,
-        metavar="PATH",
-        help="A scenario file (.yaml/.yml may be left off: scenarios/demo), or a directory to"
-        " run every scenario in it.",
+    path: Optional[Path] = typer.Argument(  # noqa: UP045
+        None,
+        metavar="SCENARIO",
+        help="A scenario file (.yaml/.yml may be left off: scenarios/demo), a directory to run"
+        " every scenario in it, or a built-in scenario's name (demo; see --list).",
         show_default=False,
     ),
     target: Optional[str] = typer.Option(  # noqa: UP045
@@ -206,11 +206,14 @@ def simulate(
         show_default=False,
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the verdict."),
+    list_: bool = typer.Option(
+        False, "--list", help="List the built-in scenarios (name, bots, duration, what it shows)."
+    ),
 ) -> None:
     """Run scripted chat bots from a YAML scenario; check delivery and latency.
 
     Exit status: 0 all expectations held, 1 one failed, 2 invalid scenario or arguments,
-    3 the target could not be reached.
+    3 the target could not be reached, 130 interrupted (Ctrl-C).
     """
     from netlab.simulate import SimulateConfig, simulate
 
@@ -223,6 +226,7 @@ def simulate(
         report=report,
         transcript=transcript,
         quiet=quiet,
+        list=list_,
     )
     raise typer.Exit(simulate(config))
 

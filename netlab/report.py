@@ -185,6 +185,13 @@ def build(result: RunResult, verdicts: list[Verdict]) -> dict[str, Any]:
     }
 
 
+def header(name: str, bots: int, protocol: str, target: str, embedded: bool = False) -> str:
+    """What runs where: ``demo: 7 bots, netlab protocol, embedded netlab serve on HOST:PORT``;
+    printed before the first bot joins and again atop the summary."""
+    where = f"embedded netlab serve on {target}" if embedded else target
+    return f"{name}: {bots} bots, {protocol} protocol, {where}"
+
+
 def summary(
     result: RunResult,
     verdicts: list[Verdict],
@@ -193,9 +200,8 @@ def summary(
     """The summary as (style, text) blocks for a rich console: rich styles only the headings
     and the verdict; tables come from tables.py as they are."""
     blocks: list[tuple[str, str]] = []
-    scenario = result.scenario
-    where = f"embedded netlab serve on {result.target}" if result.embedded else result.target
-    head = f"{scenario.name}: {len(result.bots)} bots, {result.protocol} protocol, {where}"
+    bots, protocol = len(result.bots), result.protocol
+    head = header(result.scenario.name, bots, protocol, result.target, result.embedded)
     head += f", {result.duration_s:.1f}s"
     if result.speed != 1:
         head += f" at speed {result.speed:g}"

@@ -40,6 +40,8 @@ work, so the scenario is refused before anything connects (docs/scenarios.md).""
 
 # ---- value types -----------------------------------------------------------------------------
 
+MAX_SECONDS = 7 * 24 * 3600.0
+"""The longest duration: a week (asyncio cannot sleep for ever, and nothing needs to)."""
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m)\s*")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0}
 
@@ -50,7 +52,10 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
         return 0.0
     if isinstance(value, str) and (m := _DURATION.fullmatch(value)):
-        return float(m.group(1)) * _UNIT[m.group(2)]
+        seconds = float(m.group(1)) * _UNIT[m.group(2)]
+        if seconds <= MAX_SECONDS:  # also false for inf, from a number of 400 digits
+            return seconds
+        raise ValueError(f"duration {value!r} is too long: at most {MAX_SECONDS // 60:g}m")
     raise ValueError(
         f"bad duration {value!r}: write a number with ms, s or m, such as 250ms, 2s or 1.5m"
     )
@@ -83,7 +88,9 @@ class Strict(BaseModel):
     """Every model of the format: unknown keys are errors, values are not coerced from
     unrelated types (a nick of 7 is a mistake, not "7")."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 def _one_line(text: str) -> str:
@@ -270,11 +277,11 @@ AnyBot = Annotated[
 class ServeOptions(Strict):
     """Settings of the embedded ``netlab serve``: its options, with _ for -."""
 
-    max_clients: int | None = Field(None, ge=1)
+    max_clients: int | None = Field(None, ge=1, le=1_000_000)
     admin_password: Text | None = None
     handshake_timeout: Seconds | None = None
-    max_line_bytes: int | None = Field(None, ge=64)
-    rate_limit: float | None = Field(None, ge=0)
+    max_line_bytes: int | None = Field(None, ge=64, le=1 << 24)
+    rate_limit: float | None = Field(None, ge=0, le=1e9)
     log_level: Literal["debug", "info", "warning", "error"] | None = None
 
     def config(self, **defaults: Any) -> ServerConfig:
@@ -286,11 +293,17 @@ class ServeOptions(Strict):
         return self.config().arguments()
 
 
+MAX_BOTS = 100_000
+"""Bots in one scenario, at the most, whatever the open-file limit."""
+FILES_SPARE = 64
+"""Open files the simulating process needs besides its bots' sockets."""
+
+
 class ServerSpec(Strict):
     target: Annotated[str, BeforeValidator(_target)] | None = None
     model_config = ConfigDict(**Strict.model_config, use_enum_values=True)  # plain names
 
-    protocol: Dialect = Dialect.netlab
+    protocol: Dialect = Field("netlab", validate_default=True)
     options: ServeOptions = ServeOptions()
 
 
@@ -300,7 +313,7 @@ class Expectations(Strict):
     latency_p95: Seconds | None = None
     latency_p99: Seconds | None = None
     latency_max: Seconds | None = None
-    errors: int = Field(0, ge=0)
+    errors: int = Field(0, ge=0, le=1 << 31)
     kicked: list[Nick] | None = None
 
 
@@ -317,6 +330,27 @@ class Scenario(Strict):
     bots: list[AnyBot] = Field(min_length=1)
     expect: Expectations = Expectations()
     observe: Observe = Observe()
+
+    def bot_count(self) -> int:
+        """How many bots the scenario starts, groups counted, not expanded."""
+        return sum(1 if isinstance(bot, Bot) else bot.count for bot in self.bots)
+
+    def planned_seconds(self) -> tuple[float, bool]:
+        """How long a run lasts: (its ``duration``, True), or else (the last time its bots
+        name, False), which a run may outlast by the time its steps take."""
+        if self.duration is not None:
+            return self.duration, True
+        last = 0.0
+        for bot in self.bots:
+            if isinstance(bot, Bot):
+                for step, clock in script_clock(bot.script):
+                    last = max(last, clock + (step.for_ if isinstance(step, Wait) else 0.0))
+                continue
+            ends = [bot.join.at + bot.join.spread]
+            ends += [bot.leave.at + bot.leave.spread] if bot.leave else []
+            ends += [bot.chatter.until] if bot.chatter and bot.chatter.until is not None else []
+            last = max(last, *ends)
+        return last, False
 
     def nicks(self) -> list[str]:
         """Every bot's nick, groups expanded, in file order."""
@@ -369,6 +403,18 @@ class Scenario(Strict):
         ]
 
 
+def script_clock(script: list[Step]) -> Iterator[tuple[Step, float]]:
+    """Each step with the scenario time it starts at, at the earliest: steps that wait on the
+    network take time no one can know, so they count as instant (the safe side for the rate a
+    script needs)."""
+    clock = 0.0
+    for step in script:
+        clock = max(clock, step.at) if step.at is not None else clock + (step.after or 0)
+        yield step, clock
+        if isinstance(step, Wait):
+            clock += step.for_
+
+
 _NICK = TypeAdapter(Nick)
 
 
@@ -408,8 +454,9 @@ def _script_problems(place: str, script: list[Step]) -> list[str]:
 # ---- validating ---------------------------------------------------------------------------------
 
 
-def parse(document: Any, source: str = "<scenario>") -> Scenario:
-    """A scenario from its YAML document; ScenarioError lists every problem found."""
+def parse(document: Any, source: str = "<scenario>", max_bots: int = MAX_BOTS) -> Scenario:
+    """A scenario from its YAML document; ScenarioError lists every problem found. More than
+    ``max_bots`` bots are refused before a group is expanded."""
     if not isinstance(document, dict):
         raise ScenarioError(f"{source}: a scenario is a mapping with name, bots, ...")
     try:
@@ -417,12 +464,36 @@ def parse(document: Any, source: str = "<scenario>") -> Scenario:
     except ValidationError as error:
         lines = errors.validation_errors(error)
         raise ScenarioError("\n".join(f"{source}: {line}" for line in lines)) from None
+    if scenario.bot_count() > max_bots:
+        raise ScenarioError(f"{source}: bots: {scenario.bot_count():,} bots, {too_many(max_bots)}")
     problems = scenario.problems()
     if problems:
         raise ScenarioError("\n".join(f"{source}: {line}" for line in problems))
     return scenario
 
 
-def load(path: Path) -> Scenario:
+def load(path: Path, max_bots: int = MAX_BOTS) -> Scenario:
     """Read and validate one scenario file."""
-    return parse(loading.read_document(path), str(path))
+    return parse(loading.read_document(path), str(path), max_bots)
+
+
+def bot_limit() -> tuple[int, int | None]:
+    """How many bots this process can run: each holds a socket, an open file, within the
+    open-file limit (lifted to its hard limit here), less what the process needs besides.
+    Returns (bots, open-file limit); the limit is None where there is none to read."""
+    from netlab import aio
+
+    files = aio.raise_file_limit(MAX_BOTS + FILES_SPARE)
+    if files is None:
+        return MAX_BOTS, None
+    return max(0, min(MAX_BOTS, files - FILES_SPARE)), files
+
+
+def too_many(max_bots: int) -> str:
+    files = bot_limit()[1]
+    if files is not None and max_bots < MAX_BOTS:
+        return (
+            f"more than the open-file limit allows ({files:,} open files: at most "
+            f"{max_bots:,} bots; raise it with `ulimit -n`)"
+        )
+    return f"more than netlab simulate runs (at most {max_bots:,} bots)"

@@ -447,3 +447,28 @@ async def test_a_reconnect_refused_every_time_is_an_error():
     assert result.bots[0].errors == [
         "join: refused: Nickname 'a' is already taken. Choose a different one."
     ]
+
+
+@pytest.mark.timeout(60)
+async def test_a_refusal_expected_but_not_met_is_one_error_not_a_cascade(server):
+    """The demo against a server with room (issue 12): zoe is let in though she expects to be
+    refused; that is her one error, and her later join still works."""
+    document = {
+        "name": "t",
+        "bots": [
+            {
+                "nick": "zoe",
+                "script": [
+                    {"do": "join", "outcome": "refused"},
+                    {"after": "0.2s", "do": "join"},
+                    {"do": "say", "text": "in at last"},
+                ],
+            },
+            {"nick": "yan", "script": [{"do": "join"}, {"do": "wait", "for": "1s"}]},
+        ],
+    }
+    result = await run_scenario(document, *server.address, "netlab")
+    zoe = result.bot("zoe")
+    assert zoe.errors == ["join: expected to be refused, but was connected"]
+    assert zoe.tally.sent == 1 and result.bot("yan").tally.delivered == 1
+    assert zoe.refused is None and result.bot("yan").errors == []

@@ -96,7 +96,10 @@ async def join(bot: Bot, outcome: str = "connected") -> bool:
     result.refused = None
     result.ended = None
     if outcome == "refused":
+        # Said as that, and the bot leaves again, as if it had been refused: its script's next
+        # join would otherwise collide with this connection (a cascade of errors, issue 12).
         bot.error("join: expected to be refused, but was connected")
+        await leave(bot)
         return False
     return True
 
