@@ -28,9 +28,16 @@ from __future__ import annotations
 import sys
 
 from netlab import aio, embedded
-from netlab.loadgen.config import PAYLOAD_FORMAT, TIMED, BenchConfig, BenchError  # noqa: F401
+from netlab.loadgen.config import (  # noqa: F401 (the bench's names, for tests and bench/)
+    MARK,
+    PAYLOAD_FORMAT,
+    TIMED,
+    BenchConfig,
+    BenchError,
+)
 from netlab.loadgen.counter import Bench, BenchClient  # noqa: F401
 from netlab.loadgen.output import render
+from netlab.loadgen.progress import Progress
 from netlab.loadgen.run import measure, own_server_options
 from netlab.procstat import listening_pid
 
@@ -42,19 +49,32 @@ def run(config: BenchConfig) -> int:
     if problem:
         print(f"netlab bench: {problem}", file=sys.stderr)
         return 2
+    if config.compare is not None:
+        from netlab.loadgen.compare import compare
+
+        try:
+            return compare(config)
+        except BenchError as error:
+            print(f"netlab bench: {error}", file=sys.stderr)
+            return 2
+    progress = Progress(config.clients)
     try:
         if config.target is None:
             with embedded.running(own_server_options(config.clients)) as server:
-                result = aio.run(measure(config, server.host, server.port, server.pid))
+                run = measure(config, server.host, server.port, server.pid, progress)
+                result = aio.run(run)
         else:
             host, port = config.address()
-            result = aio.run(measure(config, host, port, listening_pid(host, port)))
+            result = aio.run(measure(config, host, port, listening_pid(host, port), progress))
     except (BenchError, embedded.ServerStartError) as error:
         print(f"netlab bench: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print("netlab bench: interrupted", file=sys.stderr)
         return 130
     print(render(result, config.format), flush=True)
+    if result.interrupted:
+        return 130
     if not result.complete:
         print(
             f"netlab bench: incomplete: {result.joined}/{result.clients} joined,"

@@ -130,6 +130,7 @@ class LineRelay:
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ)
         self.clients: list[socket.socket] = []
+        self.relayed = 0  # bench markers relayed so far
         self.stopping = False
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
@@ -153,6 +154,7 @@ class LineRelay:
                     self.clients.remove(conn)
                     conn.close()
                     continue
+                self.relayed += data.count(b.MARK)
                 for other in self.clients:
                     if other is not conn or self.echo:
                         other.setblocking(True)

@@ -40,10 +40,14 @@ class BenchConfig:
     size: int = 32
     """Payload bytes per message."""
     format: str = "table"
-    join_timeout: float = 60.0
+    join_timeout: float = 10.0
+    """A join gives up when no client has got in (or been turned away) for this long."""
     settle_timeout: float = 3.0
     """After the last send, a run ends when no copy has arrived for this long."""
     run_timeout: float = 300.0
+    compare: str | None = None
+    """``netlab,ncat[,handout]``: servers to start and measure side by side, round by round."""
+    rounds: int = 5
 
     def problem(self) -> str | None:
         """Why this configuration cannot run, or None."""
@@ -60,6 +64,8 @@ class BenchConfig:
             return "--messages must be between 0 and 9999999"
         if self.rate < 0 or math.isnan(self.rate):
             return "--rate must be 0 (as fast as possible) or more"
+        if not self.join_timeout > 0:
+            return "--join-timeout must be more than 0 seconds"
         if not MIN_SIZE <= self.size <= MAX_SIZE:
             return f"--size must be between {MIN_SIZE} and {MAX_SIZE} bytes"
         if self.target is not None:
@@ -109,6 +115,10 @@ class BenchResult:
     server_rss_mb: float | None = None
     server_kb_per_idle_client: float | None = None
     bench_cpu_pct: float | None = None
+    server_cpu_us_per_copy: float | None = None
+    """The server's CPU time (user + system) over the send phase, per delivered copy."""
+    bench_cpu_us_per_copy: float | None = None
+    interrupted: bool = False
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -40,7 +40,8 @@ class Bench:
         self.dropped = 0
         self.rate_limited = False
         self.measuring = False
-        self.synced = 0
+        self.stop = asyncio.Event()
+        """Set by Ctrl-C: the run ends and reports what it has measured so far."""
 
     def counted(self, copies: int, now: float) -> None:
         self.delivered += copies
@@ -74,6 +75,8 @@ class BenchClient(asyncio.Protocol):
         self.carry = b""  # a probe's unparsed end of the previous receive
         self.writable: asyncio.Future[None] | None = None
         self.lost = False
+        self.sent = 0
+        """Messages written so far (kept when a run is cut short)."""
 
     # -- asyncio callbacks --
 
@@ -219,7 +222,6 @@ class BenchClient(asyncio.Protocol):
         end = b"\n" if self.session.dialect is Dialect.handout else b""
         message = self.session.message
         write = self.transport.write
-        sent = 0
         for seq in range(count):
             if rate:
                 delay = started + seq / rate - time.perf_counter()
@@ -239,5 +241,5 @@ class BenchClient(asyncio.Protocol):
                 sent_us=(time.perf_counter_ns() - epoch_ns) // 1000,
             )
             write(message(payload + pad) + end)
-            sent += 1
-        return sent
+            self.sent += 1
+        return self.sent

@@ -30,9 +30,11 @@ ROWS = (
     ("latency max (ms)", "latency_ms_max"),
     ("latency samples", "latency_samples"),
     ("server CPU (%)", "server_cpu_pct"),
+    ("server CPU per copy (µs)", "server_cpu_us_per_copy"),
     ("server peak RSS (MB)", "server_rss_mb"),
     ("server KB per idle client", "server_kb_per_idle_client"),
     ("bench CPU (%)", "bench_cpu_pct"),
+    ("bench CPU per copy (µs)", "bench_cpu_us_per_copy"),
 )
 
 

@@ -1,5 +1,5 @@
-"""One bench run: join every client, let the senders send, count the copies, sample the
-server's process (when it is on this machine) and the bench's own CPU."""
+"""One bench run: join every client, let the senders send, count the copies, and sample the
+server's process (when it is on this machine) and the bench's own CPU over the send phase."""
 
 from __future__ import annotations
 
@@ -8,29 +8,28 @@ import contextlib
 import gc
 import math
 import os
+import signal
 import time
 
 from netlab import aio, net, procstat, stats
-from netlab.loadgen.config import SYNC, BenchConfig, BenchError, BenchResult
+from netlab.loadgen.config import BenchConfig, BenchError, BenchResult
 from netlab.loadgen.counter import Bench, BenchClient
+from netlab.loadgen.join import check_joined, join_all
+from netlab.loadgen.progress import Progress
 from netlab.procstat import ProcessWatch
 from netlab.protocol.client_session import Dialect
 from netlab.serve.config import ServerConfig
 
 PROBES = 8
-MIN_CPU_WALL_S = 0.1
 MAX_LATENCY_SAMPLES = 50_000
 """Parsing a timed copy costs about a microsecond: beyond this many, sample every k-th message."""
-CONNECTS_AT_ONCE = 256
-"""Connections in progress at once: enough to join thousands quickly, few enough to stay
-within the server's listen backlog."""
-LINES_CONNECTS_AT_ONCE = 8
-"""The same for a relay with no handshake, which may have a tiny backlog (ncat's is 10): a
-connection counts as in progress until the first bytes arrive on it (or ``LINES_QUIET``)."""
-LINES_QUIET = 0.5
-SYNC_LINE = SYNC + b"\n"
 RSS_EVERY = 0.1
 """Seconds between samples of the server's memory, for its peak."""
+CLOCK_TICK = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+MIN_CPU_TICKS = 10
+"""CPU times count whole clock ticks (10 ms here): a figure from fewer than this many is more
+rounding than measurement, so the run says so instead."""
+MIN_CPU_WALL_S = MIN_CPU_TICKS * CLOCK_TICK
 
 
 def own_server_options(clients: int) -> list[str]:
@@ -67,7 +66,28 @@ def make_clients(bench: Bench, config: BenchConfig) -> list[BenchClient]:
     ]
 
 
-async def measure(config: BenchConfig, host: str, port: int, server_pid: int | None) -> BenchResult:
+@contextlib.contextmanager
+def interruptible(stop: asyncio.Event):
+    """Ctrl-C sets ``stop`` instead of tearing the run down, so what was measured is kept."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+async def measure(
+    config: BenchConfig,
+    host: str,
+    port: int,
+    server_pid: int | None,
+    progress: Progress | None = None,
+) -> BenchResult:
     """One run against the server at ``host:port``."""
     loop = asyncio.get_running_loop()
     bench = Bench(config, time.perf_counter_ns())
@@ -94,56 +114,27 @@ async def measure(config: BenchConfig, host: str, port: int, server_pid: int | N
     base_rss = watch.rss()
     sampler = loop.create_task(sample_rss(watch))
     clients = make_clients(bench, config)
-    lines = config.protocol == Dialect.lines.value
-    gate = asyncio.Semaphore(LINES_CONNECTS_AT_ONCE if lines else CONNECTS_AT_ONCE)
-
-    async def join(client: BenchClient) -> None:
-        async with gate:
-            await loop.create_connection(lambda: client, host, port)
-            if not lines:
-                await client.joined
-            else:
-                # Anything said to it (a greeting, another client's sync) shows that the
-                # server has accepted it; a silent server gets a short wait instead.
-                await asyncio.wait([client.heard], timeout=LINES_QUIET)
-
+    progress = progress or Progress(config.clients, enabled=False)
     started = time.perf_counter()
     try:
-        try:
-            joins = [loop.create_task(join(c)) for c in clients]
-            done, pending = await asyncio.wait(joins, timeout=config.join_timeout)
-            for task in pending:
-                task.cancel()
-            errors = [t.exception() for t in done if t.exception() is not None]
-            if lines and not errors:
-                await sync_lines(clients, config.join_timeout)
+        with interruptible(bench.stop), progress:
+            errors = await join_all(clients, config, (host, port), progress, bench.stop)
             result.joined = sum(1 for c in clients if c.counting and not c.lost)
             result.join_s = round(time.perf_counter() - started, 3)
-            if result.joined < config.clients:
-                first = errors[0] if errors else None
-                if isinstance(first, OSError) and result.joined == 0:
-                    raise BenchError(f"cannot connect to {where}: {first.strerror or first}")
-                why = f": {first}" if first else f" within {config.join_timeout:g}s"
-                result.notes.append(f"{config.clients - result.joined} clients did not join{why}")
+            if bench.stop.is_set():
+                result.interrupted = True
+                result.notes.append("interrupted (Ctrl-C) while joining: nothing was sent")
+                return result
+            check_joined(result.joined, config, errors, time.perf_counter() - started, where)
             idle_rss = watch.rss()
             if base_rss is not None and idle_rss is not None and result.joined:
                 result.server_kb_per_idle_client = round(
                     (idle_rss - base_rss) / result.joined / 1024, 2
                 )
-            await send_and_count(bench, clients, result, watch)
-        finally:
-            for c in clients:
-                if c.transport is None:
-                    continue
-                if lines:
-                    # ncat quits when a connection it is accepting has been reset.
-                    c.transport.close()
-                else:
-                    # A reset: no TIME_WAIT left behind, and the handout server's threads
-                    # see an error instead of spinning on empty receives.
-                    net.reset(c.transport)
-            await asyncio.sleep(0)
+            await send_and_count(bench, clients, result, watch, progress)
     finally:
+        close_all(clients, config)
+        await asyncio.sleep(0)
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
@@ -154,26 +145,25 @@ async def measure(config: BenchConfig, host: str, port: int, server_pid: int | N
     return result
 
 
-async def sync_lines(clients: list[BenchClient], timeout: float) -> None:
-    """A relay with no handshake: repeat a sync line until every other client has seen one,
-    so that no one starts counting before the server has registered everyone."""
-    sender = clients[0]
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline and not sender.lost:
-        assert sender.transport is not None
-        sender.transport.write(SYNC_LINE)
-        waiting = [c.joined for c in clients[1:] if not c.joined.done()]
-        if not waiting:
-            break
-        await asyncio.wait(waiting, timeout=0.25)
-        if all(c.joined.done() for c in clients[1:]):
-            break
-    # The sync's own copies may still be on their way back; the sender cannot see its own.
-    sender._joined(b"")
+def close_all(clients: list[BenchClient], config: BenchConfig) -> None:
+    for c in clients:
+        if c.transport is None:
+            continue
+        if config.protocol == Dialect.lines.value:
+            # ncat quits when a connection it is accepting has been reset.
+            c.transport.close()
+        else:
+            # A reset: no TIME_WAIT left behind, and the handout server's threads see an
+            # error instead of spinning on empty receives.
+            net.reset(c.transport)
 
 
 async def send_and_count(
-    bench: Bench, clients: list[BenchClient], result: BenchResult, watch: ProcessWatch
+    bench: Bench,
+    clients: list[BenchClient],
+    result: BenchResult,
+    watch: ProcessWatch,
+    progress: Progress,
 ) -> None:
     config = bench.config
     live = [c for c in clients if c.counting and not c.lost]
@@ -194,35 +184,48 @@ async def send_and_count(
     gc.collect()
     gc.freeze()
     gc.disable()
-    server_cpu, my_cpu = watch.cpu_seconds(), procstat.own_cpu_seconds()
+    cpu = CpuSpan(watch)
     start = time.perf_counter()
     bench.last_copy = start
     sending = [
         asyncio.ensure_future(c.send_messages(config.messages, config.rate, stride, start))
         for c in senders
     ]
+    stopping = asyncio.ensure_future(bench.stop.wait())
     deadline = start + config.run_timeout
     try:
-        while not bench.complete.done():
+        while not bench.complete.done() and not bench.stop.is_set():
             before = bench.delivered
-            await asyncio.wait([bench.complete], timeout=0.25)
+            await asyncio.wait(
+                [bench.complete, stopping], timeout=0.25, return_when="FIRST_COMPLETED"
+            )
+            if bench.delivered != before:
+                cpu.copies_arrived()  # the send phase goes on to the last copy
+            progress.counted(bench.delivered, bench.expected)
             now = time.perf_counter()
             quiet = now - bench.last_copy
             if all(s.done() for s in sending) and quiet > config.settle_timeout:
                 break
             if now > deadline or (before == bench.delivered and all(c.lost for c in senders)):
                 break
+        if bench.complete.done():
+            cpu.copies_arrived()
     finally:
+        stopping.cancel()
         for s in sending:
             if not s.done():
                 s.cancel()
         await asyncio.gather(*sending, return_exceptions=True)
         gc.enable()
         gc.unfreeze()
+    if bench.stop.is_set():
+        cpu.copies_arrived()
+        result.interrupted = True
+        result.notes.append("interrupted (Ctrl-C): these are the figures measured so far")
     end = bench.last_copy if bench.delivered else time.perf_counter()
     bench.measuring = False
     wall = max(end - start, 1e-9)
-    result.sent = sum(s.result() for s in sending if not s.cancelled() and s.exception() is None)
+    result.sent = sum(c.sent for c in senders)
     # What the senders wrote is what every other joined client should get.
     result.expected = result.sent * (listeners - 1)
     result.delivered = bench.delivered
@@ -236,12 +239,47 @@ async def send_and_count(
         latency = stats.percentiles([us / 1000 for us in bench.samples], digits=3)
         for name, value in latency.items():
             setattr(result, f"latency_ms_{name}", value)
-    # CPU times tick in hundredths of a second: over a shorter run a percentage means nothing.
-    if wall < MIN_CPU_WALL_S:
-        result.notes.append(f"the run took under {MIN_CPU_WALL_S:g} s: CPU not measured")
-    else:
-        if server_cpu is not None and (after := watch.cpu_seconds()) is not None:
-            result.server_cpu_pct = round(100 * (after - server_cpu) / wall, 1)
-        result.bench_cpu_pct = round(100 * (procstat.own_cpu_seconds() - my_cpu) / wall, 1)
+    cpu.report(result, wall)
     if result.dropped_clients:
         result.notes.append(f"{result.dropped_clients} clients were disconnected during the run")
+
+
+class CpuSpan:
+    """The server's and the bench's CPU time over the send phase: from the first send to the
+    moment the last copy was seen (sampled while copies still arrive, not after the quiet
+    wait that ends a run)."""
+
+    def __init__(self, watch: ProcessWatch) -> None:
+        self.watch = watch
+        self.server_start = watch.cpu_seconds()
+        self.bench_start = procstat.own_cpu_seconds()
+        self.server_end, self.bench_end = self.server_start, self.bench_start
+
+    def copies_arrived(self) -> None:
+        self.server_end = self.watch.cpu_seconds()
+        self.bench_end = procstat.own_cpu_seconds()
+
+    def report(self, result: BenchResult, wall: float) -> None:
+        server = None
+        if self.server_start is not None and self.server_end is not None:
+            server = self.server_end - self.server_start
+        bench = self.bench_end - self.bench_start
+        if wall < MIN_CPU_WALL_S or bench < MIN_CPU_TICKS * CLOCK_TICK:
+            result.notes.append(
+                f"the send phase was too short for the CPU clock ({wall * 1000:.0f} ms; CPU"
+                f" times tick every {CLOCK_TICK * 1000:g} ms): CPU not measured"
+            )
+            return
+        result.bench_cpu_pct = round(100 * bench / wall, 1)
+        if result.delivered:
+            result.bench_cpu_us_per_copy = round(bench / result.delivered * 1e6, 4)
+        if server is None:
+            return
+        result.server_cpu_pct = round(100 * server / wall, 1)
+        if result.delivered and server >= MIN_CPU_TICKS * CLOCK_TICK:
+            result.server_cpu_us_per_copy = round(server / result.delivered * 1e6, 4)
+        elif result.delivered:
+            result.notes.append(
+                f"the server spent under {MIN_CPU_TICKS} CPU clock ticks: its CPU per copy is"
+                " not measured"
+            )
