@@ -39,9 +39,10 @@ def esc(value: Any) -> str:
 
 
 def script_json(data: Any) -> str:
-    """JSON safe inside ``<script>``: ``</`` and ``<!--`` cannot end or confuse the element."""
+    """JSON safe inside ``<script>``: no ``<`` at all (JSON's ``\\u003c`` instead), so no
+    ``</script>`` or ``<!--`` in a chat text can end or confuse the element."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    return text.replace("<", "\\u003c")
 
 
 def badge(outcome: str, text: str | None = None) -> str:

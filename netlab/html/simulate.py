@@ -9,6 +9,10 @@ from typing import Any
 from netlab.html import sockets, timeline
 from netlab.html.page import Page, badge, esc, facts, nodata, table
 
+MAX_COPIES = 20_000
+"""Copies kept one by one in the page's JSON (see ``_compact``)."""
+FOLD_BOTS = 40
+"""More bots than this: their table is folded (open it, or print: it opens)."""
 BOT_COLUMNS = {
     "nick": "Bot",
     "sent": "Sent",
@@ -125,11 +129,11 @@ def _bots(document: dict[str, Any]) -> str:
         for text in (b.get("errors") if isinstance(b.get("errors"), list) else [])
     ]
     errors = f"<h3>Errors</h3><ul>{''.join(said)}</ul>" if said else ""
-    return (
-        '<h3>Bots</h3><p class="muted noprint">Click a heading to sort.</p>'
-        + table(rows, BOT_COLUMNS, sortable=True)
-        + errors
-    )
+    grid = table(rows, BOT_COLUMNS, sortable=True)
+    if len(rows) > FOLD_BOTS:
+        grid = f'<details class="print-open"><summary>All {len(rows)} bots</summary>{grid}'
+        grid += "</details>"
+    return '<h3>Bots</h3><p class="muted noprint">Click a heading to sort.</p>' + grid + errors
 
 
 def _over_time(page: Page, document: dict[str, Any]) -> str:
@@ -168,7 +172,7 @@ def _over_time(page: Page, document: dict[str, Any]) -> str:
                 "A lane per bot, shaded while it is online; each dot is a message on"
                 " its sender's lane. Hover one: the lines fan out to every copy"
                 " (dashed red: lost)." + (f" ({note})" if note else ""),
-                tall=True,
+                tall=len(extra.get("lanes", [])) > 4,
                 **extra,
             ),
         ]
@@ -237,4 +241,25 @@ def simulate_report(documents: list[dict[str, Any]] | dict[str, Any]) -> str:
         )
     else:
         body = "<h1>netlab simulate</h1>" + nodata("Scenarios")
-    return page.render(body, {"kind": "simulate", "documents": documents})
+    return page.render(body, {"kind": "simulate", "documents": [_compact(d) for d in documents]})
+
+
+def _compact(document: dict[str, Any]) -> dict[str, Any]:
+    """The document as the page keeps it: a crowd's every copy (300 bots: 600,000) would make
+    the file tens of MB, so above ``MAX_COPIES`` each message keeps how many copies arrived
+    and how fast instead of who got each one when."""
+    tl = _dict(document.get("timeline"))
+    messages = [m for m in tl.get("messages") or [] if isinstance(m, dict)]
+    if sum(len(m.get("deliveries") or []) for m in messages) <= MAX_COPIES:
+        return document
+    shrunk = []
+    for message in messages:
+        after = [
+            (at - message.get("t", 0)) * 1000
+            for _, at in (d for d in message.get("deliveries") or [] if len(d) == 2)
+        ]
+        summary = {"copies": len(after)}
+        if after:
+            summary |= {"first_ms": round(min(after), 3), "last_ms": round(max(after), 3)}
+        shrunk.append({**{k: v for k, v in message.items() if k != "deliveries"}, **summary})
+    return {**document, "timeline": {**tl, "messages": shrunk, "copies_summarized": True}}
