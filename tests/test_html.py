@@ -113,7 +113,8 @@ DRAWN = """() => (window.netlabCharts || []).map(chart => {
 
 def _sort_by_sent(page: Any) -> list[list[str]] | None:
     """Click the bots table's Sent heading twice: the nicks in each order (None: no table)."""
-    heading = page.locator("table.sortable th", has_text=re.compile(r"^Sent$"))
+    # The first table shown open (a crowd's is folded).
+    heading = page.locator("table.sortable th:visible", has_text=re.compile(r"^Sent$"))
     if heading.count() == 0:
         return None
     orders = []
