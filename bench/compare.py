@@ -26,6 +26,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from netlab import embedded
+from netlab.serve.config import ServerConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 HANDOUT_SERVER = ROOT.parent / "shared" / "handout" / "server.py"
 PROTOCOL = {"netlab": "netlab", "ncat": "lines", "handout": "handout"}
@@ -50,11 +53,6 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> 
 
 
 def server_command(kind: str, port: int, max_clients: int) -> list[str]:
-    if kind == "netlab":
-        return [
-            *(sys.executable, "-m", "netlab", "serve", "--port", str(port), "--no-console"),
-            *("--rate-limit", "0", "--max-clients", str(max_clients), "--log-level", "warning"),
-        ]
     if kind == "ncat":
         return ["ncat", "-l", "127.0.0.1", str(port), "--chat", "--max-conns", "1000"]
     if kind == "handout":
@@ -65,6 +63,11 @@ def server_command(kind: str, port: int, max_clients: int) -> list[str]:
 @contextmanager
 def running(kind: str, max_clients: int) -> Iterator[int]:
     """Start one server on a free loopback port; yield the port; stop it after."""
+    if kind == "netlab":
+        options = ServerConfig(rate_limit=0, max_clients=max_clients, log_level="warning")
+        with embedded.running(options.arguments()) as server:
+            yield server.port
+        return
     port = free_port()
     proc = subprocess.Popen(
         server_command(kind, port, max_clients),

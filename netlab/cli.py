@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from netlab import __version__
+from netlab.protocol.client_session import Dialect
 
 app = typer.Typer(
     name="netlab",
@@ -130,11 +131,6 @@ def serve(
 # ---- netlab chat ---------------------------------------------------------------------------
 
 
-class ChatProtocol(str, Enum):
-    netlab = "netlab"
-    handout = "handout"
-
-
 @app.command()
 def chat(
     host: str = typer.Option("127.0.0.1", help="Server address (a name, IPv4 or IPv6)."),
@@ -144,10 +140,10 @@ def chat(
         help="Your nickname (1-32 letters, digits, _ or -). Asked for when not given;"
         " in piped mode the first input line is taken.",
     ),
-    protocol: ChatProtocol = typer.Option(
-        ChatProtocol.netlab,
+    protocol: Dialect = typer.Option(
+        Dialect.netlab,
         help="netlab: line protocol with server commands; handout: talk to the handout's"
-        " server as its client.py does.",
+        " server as its client.py does; lines: a plain line relay (ncat --chat).",
     ),
     debug: bool = typer.Option(
         False, "--debug", help="Log connection events and errors with detail on standard error."
@@ -257,8 +253,8 @@ def bench(
         metavar="HOST:PORT",
         help="Server to measure; unset: start a `netlab serve` for the run (rate limit off).",
     ),
-    protocol: WireProtocol = typer.Option(
-        WireProtocol.netlab,
+    protocol: Dialect = typer.Option(
+        Dialect.netlab,
         help="netlab: NICK handshake with a line; handout: bare nickname, as the handout's"
         " client; lines: any line relay with no handshake (ncat --chat).",
     ),

@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -26,16 +25,17 @@ from pydantic import (
     model_validator,
 )
 
-from netlab.protocol import nick_key
+from netlab import net
+from netlab.protocol import Dialect, nick_key
+from netlab.serve.config import ServerConfig
+from netlab.sim import errors, loading
+from netlab.sim.errors import TAG as _TAG
+from netlab.sim.errors import ScenarioError
+from netlab.sim.loading import resolve_path as resolve_path  # the command and tests find it here
 
-Protocol = Literal["netlab", "handout", "lines"]
 NETLAB_ONLY_ACTIONS = ("login", "kick")
 """Steps that need netlab's commands; against the handout's server or a line relay they cannot
 work, so the scenario is refused before anything connects (docs/scenarios.md)."""
-
-
-class ScenarioError(Exception):
-    """A scenario that cannot run: the message names the file, the place and the problem."""
 
 
 # ---- value types -----------------------------------------------------------------------------
@@ -65,20 +65,12 @@ def parse_percentage(value: Any) -> float:
     raise ValueError(f"bad percentage {value!r}: write 0% to 100%, such as 100% or 99.5%")
 
 
-def parse_target(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) -> (host, port); ValueError says what is wrong."""
-    m = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\s]+):(\d+)", value.strip())
-    if not m:
-        raise ValueError(f"bad target {value!r}: write HOST:PORT, such as 127.0.0.1:55555")
-    host, port = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-    if not 1 <= int(port) <= 65535:
-        raise ValueError(f"bad target {value!r}: the port must be 1-65535")
-    return host, int(port)
-
-
 def _target(value: Any) -> Any:
     if isinstance(value, str):
-        parse_target(value)
+        try:
+            net.parse_address(value)
+        except ValueError as error:  # net's words, naming the field as the file does
+            raise ValueError(str(error).replace("bad address", "bad target", 1)) from None
     return value
 
 
@@ -181,8 +173,8 @@ STEP_TYPES: dict[str, type[Step]] = {
     cls.model_fields["do"].annotation.__args__[0]: cls  # type: ignore[union-attr]
     for cls in (Join, Say, Expect, Command, Login, Kick, Wait, Leave, Drop, Reconnect)
 }
+"""The step list, the one place it is written: the actions in docs/scenarios.md's order."""
 ACTIONS = tuple(STEP_TYPES)
-_TAG = "="  # tags carry this so that error places can leave them out (see _place)
 
 
 def _step_tag(value: Any) -> str | None:
@@ -191,20 +183,11 @@ def _step_tag(value: Any) -> str | None:
 
 
 AnyStep = Annotated[
-    Annotated[Join, Tag(f"{_TAG}join")]
-    | Annotated[Say, Tag(f"{_TAG}say")]
-    | Annotated[Expect, Tag(f"{_TAG}expect")]
-    | Annotated[Command, Tag(f"{_TAG}command")]
-    | Annotated[Login, Tag(f"{_TAG}login")]
-    | Annotated[Kick, Tag(f"{_TAG}kick")]
-    | Annotated[Wait, Tag(f"{_TAG}wait")]
-    | Annotated[Leave, Tag(f"{_TAG}leave")]
-    | Annotated[Drop, Tag(f"{_TAG}drop")]
-    | Annotated[Reconnect, Tag(f"{_TAG}reconnect")],
+    Union[tuple(Annotated[cls, Tag(f"{_TAG}{name}")] for name, cls in STEP_TYPES.items())],  # noqa: UP007
     Discriminator(
         _step_tag,
         custom_error_type="unknown_action",
-        custom_error_message="unknown action",
+        custom_error_message=f"unknown action; the actions are {', '.join(ACTIONS)}",
     ),
 ]
 
@@ -294,17 +277,20 @@ class ServeOptions(Strict):
     rate_limit: float | None = Field(None, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] | None = None
 
+    def config(self, **defaults: Any) -> ServerConfig:
+        """These options as a ``ServerConfig``; ``defaults`` fill the ones not given."""
+        return ServerConfig(**{**defaults, **self.model_dump(exclude_none=True)})
+
     def arguments(self) -> list[str]:
         """As ``netlab serve`` command-line options."""
-        args = []
-        for name, value in self.model_dump(exclude_none=True).items():
-            args += [f"--{name.replace('_', '-')}", str(value)]  # str: floats keep every digit
-        return args
+        return self.config().arguments()
 
 
 class ServerSpec(Strict):
     target: Annotated[str, BeforeValidator(_target)] | None = None
-    protocol: Protocol = "netlab"
+    model_config = ConfigDict(**Strict.model_config, use_enum_values=True)  # plain names
+
+    protocol: Dialect = Dialect.netlab
     options: ServeOptions = ServeOptions()
 
 
@@ -394,7 +380,7 @@ def _group_nick_problems(place: str, group: Group) -> list[str]:
             _NICK.validate_python(nick)
         except ValidationError as error:
             problem = error.errors(include_url=False)[0]
-            said = _message(problem)
+            said = errors.message(problem)
             if problem["type"] != "string_pattern_mismatch":  # that message names the nick
                 said = f"{nick!r}: {said}"
             return [f"{place}: {said}"]
@@ -419,63 +405,7 @@ def _script_problems(place: str, script: list[Step]) -> list[str]:
     return found
 
 
-# ---- loading ---------------------------------------------------------------------------------
-
-
-def _place(loc: tuple[int | str, ...]) -> str:
-    """``('bots', 0, '=bot', 'script', 2, '=say', 'at')`` -> ``bots[0].script[2].at``: union
-    tags are pydantic's bookkeeping, not places in the file."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif not part.startswith(_TAG):
-            text += f".{part}" if text else part
-    return text or "(top level)"
-
-
-def _message(error: dict[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required, but missing"
-    if kind == "unknown_action":
-        given = error["input"].get("do") if isinstance(error["input"], dict) else None
-        what = f"unknown action {given!r}" if given is not None else "no action (`do:`)"
-        return f"{what}; the actions are {', '.join(ACTIONS)}"
-    if kind == "string_pattern_mismatch":
-        return f"{error['input']!r} is not a nickname: use letters, digits, _ and -"
-    if kind == "value_error":
-        return str(error["ctx"]["error"])
-    if kind == "literal_error":
-        return f"{error['input']!r} is not one of {error['ctx']['expected']}"
-    return error["msg"][0].lower() + error["msg"][1:]
-
-
-def validation_errors(error: ValidationError) -> list[str]:
-    """pydantic's errors as ``place: what is wrong`` lines."""
-    found = []
-    for each in error.errors(include_url=False):
-        found.append(f"{_place(each['loc'])}: {_message(each)}")
-    return found
-
-
-def resolve_path(path: Path) -> list[Path]:
-    """The scenario files ``path`` names: the file itself, ``path`` + ``.yaml``/``.yml``, or
-    every such file in a directory, in name order."""
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-        if not files:
-            raise ScenarioError(f"{path}: no .yaml or .yml scenario files in this directory")
-        return files
-    if path.is_file():
-        return [path]
-    for suffix in (".yaml", ".yml"):
-        candidate = path.with_name(path.name + suffix)
-        if candidate.is_file():
-            return [candidate]
-    raise ScenarioError(f"{path}: no such scenario (tried {path.name}, .yaml and .yml)")
+# ---- validating ---------------------------------------------------------------------------------
 
 
 def parse(document: Any, source: str = "<scenario>") -> Scenario:
@@ -485,7 +415,7 @@ def parse(document: Any, source: str = "<scenario>") -> Scenario:
     try:
         scenario = Scenario.model_validate(document)
     except ValidationError as error:
-        lines = validation_errors(error)
+        lines = errors.validation_errors(error)
         raise ScenarioError("\n".join(f"{source}: {line}" for line in lines)) from None
     problems = scenario.problems()
     if problems:
@@ -495,15 +425,4 @@ def parse(document: Any, source: str = "<scenario>") -> Scenario:
 
 def load(path: Path) -> Scenario:
     """Read and validate one scenario file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ScenarioError(f"{path}: cannot read it: {error}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ScenarioError(f"{path}{where}: not valid YAML: {problem}") from None
-    return parse(document, str(path))
+    return parse(loading.read_document(path), str(path))

@@ -11,19 +11,18 @@ import asyncio
 import contextlib
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from netlab import embedded
+from netlab import embedded, net
 from netlab.bots import RunResult, Simulation, Unreachable
 from netlab.scenario import Group, Scenario
 from netlab.serve.config import ServerConfig
+from netlab.sim import observe
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # as shells report a Ctrl-C
-SOCKET_ROWS_SHOWN = 24
 
 
 @dataclass
@@ -68,26 +67,28 @@ def needed_rate(scenario: Scenario, speed: float = 1.0) -> float:
     return rate
 
 
+def server_config(scenario: Scenario, speed: float = 1.0) -> ServerConfig:
+    """The embedded server's configuration (docs/scenarios.md, "The embedded server"): the
+    scenario's options; room for every bot; the server's own rate limit unless the
+    scenario's bots would exceed it; warnings only in its log."""
+    defaults: dict[str, Any] = {
+        "max_clients": max(ServerConfig.max_clients, len(scenario.nicks()) + 16),
+        "log_level": "warning",
+    }
+    rate = needed_rate(scenario, speed)
+    if rate > ServerConfig.rate_limit:
+        defaults["rate_limit"] = float(math.ceil(rate))
+    return scenario.server.options.config(**defaults)
+
+
 def server_arguments(scenario: Scenario, speed: float = 1.0) -> list[str]:
-    """``netlab serve`` options for the embedded server (docs/scenarios.md, "The embedded
-    server"): the scenario's options; room for every bot; the server's own rate limit unless
-    the scenario's bots would exceed it; warnings only in its log."""
-    options = scenario.server.options
-    args = options.arguments()
-    if options.max_clients is None:
-        args += ["--max-clients", str(max(ServerConfig.max_clients, len(scenario.nicks()) + 16))]
-    if options.rate_limit is None:
-        rate = needed_rate(scenario, speed)
-        if rate > ServerConfig.rate_limit:
-            args += ["--rate-limit", str(math.ceil(rate))]
-    if options.log_level is None:
-        args += ["--log-level", "warning"]
-    return args
+    """``netlab serve`` options for the embedded server."""
+    return server_config(scenario, speed).arguments()
 
 
 def simulate(config: SimulateConfig) -> int:
     """``netlab simulate``: run the scenario(s) at ``config.path``; returns the exit status."""
-    from netlab.scenario import ScenarioError, parse_target, resolve_path
+    from netlab.scenario import ScenarioError, resolve_path
 
     errors = _stderr()
     if not config.speed > 0:
@@ -95,7 +96,7 @@ def simulate(config: SimulateConfig) -> int:
         return EXIT_INVALID
     if config.target is not None:
         try:
-            parse_target(config.target)
+            net.parse_address(config.target)
         except ValueError as error:
             errors.print(f"netlab simulate: --target: {error}")
             return EXIT_INVALID
@@ -137,7 +138,7 @@ def _named(path: Path | None, naming: str | None) -> Path | None:
 
 def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> int:
     from netlab import aio, report
-    from netlab.scenario import ScenarioError, load, parse_target
+    from netlab.scenario import ScenarioError, load
 
     out, errors = _stdout(), _stderr()
     try:
@@ -151,7 +152,7 @@ def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> in
         errors.print("\n".join(f"{file}: {problem}" for problem in problems))
         return EXIT_INVALID
     target = config.target or scenario.server.target
-    address = parse_target(target) if target else None
+    address = net.parse_address(target) if target else None
     transcript_path = _named(config.transcript, naming)
     try:
         transcript = open(transcript_path, "w", encoding="utf-8") if transcript_path else None  # noqa: SIM115
@@ -169,10 +170,10 @@ def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> in
     finally:
         if transcript is not None:
             transcript.close()
-    totals = result.ledger.totals()
-    verdicts = report.evaluate(result, totals)
+    verdicts = report.evaluate(result)
     if not config.quiet:
-        for style, text in report.summary(result, verdicts, totals, _sockets_renderer(result)):
+        renderer = observe.renderer(net.parse_address(result.target)[1])
+        for style, text in report.summary(result, verdicts, renderer):
             out.print()
             out.print(text, style=style or None, markup=False)
         out.print()
@@ -182,36 +183,13 @@ def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> in
     if report_path is not None:
         try:
             report_path.write_text(
-                json.dumps(report.build(result, verdicts, totals), ensure_ascii=False, indent=2)
-                + "\n",
+                json.dumps(report.build(result, verdicts), ensure_ascii=False, indent=2) + "\n",
                 encoding="utf-8",
             )
         except OSError as error:
             errors.print(f"netlab simulate: --report: {error}")
             return EXIT_INVALID
     return EXIT_PASSED if all(v.passed for v in verdicts) else EXIT_FAILED
-
-
-def _sockets_config(port: int):
-    from netlab.sockwatch import SocketsConfig
-
-    return SocketsConfig(port=port)
-
-
-def _sockets_renderer(result: RunResult) -> Callable[[list[dict[str, Any]]], str]:
-    from netlab import sockwatch, tables
-
-    config = _sockets_config(int(result.target.rsplit(":", 1)[1]))
-
-    def render(rows: list[dict[str, Any]]) -> str:
-        if len(rows) <= SOCKET_ROWS_SHOWN:
-            return sockwatch.render(rows, config)
-        # A crowd's hundreds of rows would bury the summary: the first ones, then the count.
-        shown = tables.render(rows[:SOCKET_ROWS_SHOWN], config.columns(), config.fmt)
-        more = f"... and {len(rows) - SOCKET_ROWS_SHOWN} more rows (all in the --report file)"
-        return f"{shown}\n{more}\n{sockwatch.summary(rows)}"
-
-    return render
 
 
 async def _run(
@@ -227,13 +205,8 @@ async def _run(
         address = own.address
     host, port = address
 
-    def snapshot() -> list[dict[str, Any]]:
-        from netlab import sockwatch
-
-        return sockwatch.snapshot(_sockets_config(port)).rows
-
     sim = Simulation(
-        scenario, host, port, protocol, config.speed, config.seed, transcript, snapshot
+        scenario, host, port, protocol, config.speed, config.seed, transcript, observe.taker(port)
     )
     progress = None if config.quiet else asyncio.ensure_future(_progress(sim))
     try:

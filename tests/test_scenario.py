@@ -136,10 +136,17 @@ def test_resolve_path(tmp_path):
         resolve_path(tmp_path / "c")
 
 
-@pytest.mark.parametrize("name", ["demo", "crowd", "handout"])
-def test_shipped_scenarios_are_valid(name):
-    scenario = load(SCENARIOS / f"{name}.yaml")
-    assert scenario.name == name
+SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
+
+
+def test_the_shipped_scenarios_are_there():
+    assert {path.stem for path in SHIPPED} >= {"demo", "crowd", "handout"}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda path: path.stem)
+def test_shipped_scenarios_are_valid(path):
+    scenario = load(path)
+    assert scenario.name == path.stem
 
 
 def test_group_nicks_are_nicknames_once_expanded():

@@ -72,6 +72,15 @@ def test_handout_scenario_on_the_embedded_server():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+RUN_HERE = {"demo": test_demo_end_to_end, "crowd": test_crowd_at_double_speed}
+RUN_HERE["handout"] = test_handout_scenario_on_the_embedded_server
+
+
+def test_every_shipped_scenario_is_run_by_a_test():
+    """A scenario shipped without a test that runs it would break unnoticed."""
+    assert {path.stem for path in SCENARIOS.glob("*.yaml")} == set(RUN_HERE)
+
+
 def test_login_under_the_handout_protocol_is_a_scenario_error():
     done = simulate("scenarios/demo", "--protocol", "handout", "--target", "127.0.0.1:9")
     assert done.returncode == 2

@@ -1,0 +1,53 @@
+"""The rate limit: a token bucket per connection, and the rule that drops a flooder."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Literal
+
+FLOOD_WINDOW = 10.0
+"""Seconds over which dropped messages are counted against ``flood_disconnect``."""
+
+
+class TokenBucket:
+    """``rate`` messages a second on average, ``burst`` at once. Time is passed in."""
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = float(burst)
+        self.stamp = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+Verdict = Literal["pass", "drop", "warn", "disconnect"]
+
+
+class RateLimit:
+    """What to do with one message: let it ``pass``, ``drop`` it silently, ``warn`` (a drop
+    the sender is told about, at most once a second), or ``disconnect`` a persistent flooder
+    (``flood_disconnect`` drops within ten seconds)."""
+
+    def __init__(self, rate: float, burst: int, flood_disconnect: int, now: float) -> None:
+        self.bucket = TokenBucket(rate, burst, now) if rate > 0 else None
+        self.flood_disconnect = flood_disconnect
+        self.drops: deque[float] = deque()
+
+    def check(self, now: float) -> Verdict:
+        if self.bucket is None or self.bucket.take(now):
+            return "pass"
+        drops = self.drops
+        drops.append(now)
+        while drops and now - drops[0] > FLOOD_WINDOW:
+            drops.popleft()
+        if len(drops) >= self.flood_disconnect:
+            return "disconnect"
+        if len(drops) == 1 or now - drops[-2] > 1:
+            return "warn"
+        return "drop"
