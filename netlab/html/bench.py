@@ -30,13 +30,14 @@ COMPARED = (  # key in a bench document -> what the side-by-side table calls it
 def _figures(document: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows ``netlab bench`` prints, through its own ``result_rows``; any keys it does
     not know follow, so that nothing in the document is hidden."""
-    from netlab import bench
+    from netlab.loadgen.config import BenchResult
+    from netlab.loadgen.output import result_rows
 
-    known = {f.name for f in dataclasses.fields(bench.BenchResult)}
+    known = {f.name for f in dataclasses.fields(BenchResult)}
     rows: list[dict[str, Any]] = []
     try:
-        result = bench.BenchResult(**{k: v for k, v in document.items() if k in known})
-        rows = [{"metric": label, "value": value} for label, value in bench.result_rows(result)]
+        result = BenchResult(**{k: v for k, v in document.items() if k in known})
+        rows = [{"metric": label, "value": value} for label, value in result_rows(result)]
     except TypeError:  # not a whole result: show its keys as they are
         known = set()
     shown = {"notes", "timeline", "complete"} | known

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from netlab import protocol as p
-from netlab.bots import IN_FLIGHT_S, clean
+from netlab.sim.ledger import IN_FLIGHT_S, clean
 from netlab.stats import percentiles
 
 _LINE = re.compile(r"^\s*(\d+(?:\.\d+)?) (\S+) ([<>*!]) ?(.*)$")
