@@ -385,6 +385,35 @@ def test_the_shipped_scenarios_make_reports_under_5_mb(tmp_path):
     assert_looks_right(look(page_file), charts=5 * len(documents))
 
 
+def with_html_option(*args: str) -> subprocess.CompletedProcess:
+    """``netlab ARGS``, skipping the test while the command has no ``--html`` yet."""
+    done = run_netlab(*args)
+    if done.returncode == 2 and "--html" in done.stderr and "No such option" in done.stderr:
+        pytest.skip(f"netlab {args[0]} has no --html option yet")
+    return done
+
+
+def test_simulate_html_option_makes_one_file_for_a_directory(tmp_path):
+    for name in ("one", "two"):
+        (tmp_path / f"{name}.yaml").write_text(TINY.replace("tiny", name), encoding="utf-8")
+    page_file = tmp_path / "all.html"
+    done = with_html_option("simulate", str(tmp_path), "--quiet", "--html", str(page_file))
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = page_file.read_text(encoding="utf-8")
+    assert text.count('<section class="report"') == 2 and "2 of 2 scenarios passed" in text
+    assert not list(tmp_path.glob("all-*.html"))  # one file, not one per scenario
+    assert_looks_right(look(page_file), charts=10)
+
+
+def test_bench_html_option(tmp_path):
+    page_file = tmp_path / "bench.html"
+    done = with_html_option(
+        "bench", "--clients", "6", "--senders", "2", "--messages", "10", "--html", str(page_file)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "deliveries per second" in page_file.read_text(encoding="utf-8")
+
+
 def demo_screenshot(path: Path, work: Path) -> dict[str, Any]:
     """The README's picture: the demo run for real, its report, a screenshot of it."""
     document = simulate_document(ROOT / "scenarios" / "demo.yaml", work)
