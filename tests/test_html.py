@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import NETLAB, ROOT
+from helpers import HANDOUT, NETLAB, ROOT
 
 from netlab import html
 
@@ -63,9 +63,12 @@ def chromium() -> str | None:
     return found or shutil.which("chromium-browser")
 
 
-def look(page_file: Path, screenshot: Path | None = None, width: int = 1200) -> dict[str, Any]:
+def look(
+    page_file: Path, screenshot: Path | None = None, width: int = 1200, pdf: Path | None = None
+) -> dict[str, Any]:
     """Open ``page_file`` as a person would and say what happened: console errors, requests
-    beyond the file itself (each refused), and for each chart its points and painted pixels."""
+    beyond the file itself (each refused), for each chart its points and painted pixels, and
+    with ``pdf`` the page printed (which folded parts opened for print)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     executable = chromium()
     if executable is None:
@@ -94,9 +97,23 @@ def look(page_file: Path, screenshot: Path | None = None, width: int = 1200) -> 
             if screenshot is not None:
                 page.screenshot(path=str(screenshot), full_page=True)
             sorted_nicks = _sort_by_sent(page)
+            printed = None
+            if pdf is not None:
+                page.emulate_media(media="print")
+                page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+                printed = page.evaluate(
+                    "Array.from(document.querySelectorAll('details.print-open'), d => d.open)"
+                )
+                page.pdf(path=str(pdf), format="A4")
         finally:
             browser.close()
-    return {**seen, "charts": drawn, "canvases": canvases, "sorted": sorted_nicks}
+    return {
+        **seen,
+        "charts": drawn,
+        "canvases": canvases,
+        "sorted": sorted_nicks,
+        "printed": printed,
+    }
 
 
 DRAWN = """() => (window.netlabCharts || []).map(chart => {
@@ -289,7 +306,12 @@ def test_chat_text_cannot_break_out_of_the_page(tiny):
 def test_check_report_in_a_browser(tmp_path):
     single = tmp_path / "check.html"
     html.write(single, html.check_report(check_document(HANDOUT_OUTCOMES)))
-    assert_looks_right(look(single), charts=1)
+    seen = look(single, pdf=tmp_path / "check.pdf")
+    assert_looks_right(seen, charts=1)
+    # Printed, every case that did not pass opens (a passing one stays a line).
+    wrong = [o for o in HANDOUT_OUTCOMES.values() if o != "pass"]
+    assert seen["printed"] == [True] * len(wrong)
+    assert (tmp_path / "check.pdf").read_bytes().startswith(b"%PDF")
     text = single.read_text(encoding="utf-8")
     assert text.count('<details id="case-') == len(HANDOUT_OUTCOMES)
     assert "FAILED" in text and "one recv is not one message" in text
@@ -351,6 +373,50 @@ def test_bench_timeline_is_drawn_when_the_document_has_one(tmp_path):
     assert "Server memory (RSS) over the run" in [c["title"] for c in seen["charts"]]
 
 
+TRANSCRIPT = """\
+     0.001 alice * registered
+     0.101 bob * registered
+     0.201 carol * registered
+     1.000 alice > first
+     1.001 carol < [2026-12-01 10:00:00] alice: first
+     4.500 alice > second
+     4.501 carol < [2026-12-01 10:00:03] alice: second
+     5.000 bob * connection closed
+     6.000 carol ! expect timed out
+"""
+
+
+def test_a_transcript_counts_lost_copies_by_the_ledgers_rule():
+    document = {"bots": [{"nick": "bob", "outcome": "dropped"}]}
+    timeline = html.transcript.timeline(TRANSCRIPT.splitlines(), document)
+    series = {row["t"]: row for row in timeline["series"]}
+    # bob never got "first" (sent 4 s before he went: lost) nor "second" (0.5 s: in flight).
+    assert [m["lost"] for m in timeline["messages"]] == [["bob"], []]
+    assert series[5]["lost"] == 1 and sum(r["lost"] for r in series.values()) == 1
+    assert series[6]["errors"] == 1
+    assert series[1]["delivered"] == 1 and series[1]["p50"] == 1.0  # ms
+    assert ("bob", "drop") in {(e["bot"], e["kind"]) for e in timeline["events"]}
+    assert series[5]["connected"] == 2
+
+
+def test_a_crowd_folds_into_a_lane_per_group():
+    events = [{"t": i / 10, "bot": f"guest{i}", "kind": "join"} for i in range(1, 51)]
+    events.append({"t": 1.0, "bot": "teacher", "kind": "join"})
+    messages = [
+        {
+            "t": 2.0,
+            "from": "teacher",
+            "text": "hi",
+            "deliveries": [[f"guest{i}", 2.0 + i / 1000] for i in range(1, 51)],
+        }
+    ]
+    config, extra = html.timeline.swimlane(events, messages)
+    assert extra["lanes"] == ["guest (50 bots)", "teacher"]
+    (message,) = config["data"]["datasets"][0]["data"]
+    assert message["fan"] == [[2.001, 0, 0]]  # one line to the folded lane, its first copy
+    assert "delivered to 50, in 1.0-50.0 ms" in message["label"]
+
+
 @pytest.mark.parametrize(
     "build, document",
     [
@@ -403,6 +469,29 @@ def test_simulate_html_option_makes_one_file_for_a_directory(tmp_path):
     assert text.count('<section class="report"') == 2 and "2 of 2 scenarios passed" in text
     assert not list(tmp_path.glob("all-*.html"))  # one file, not one per scenario
     assert_looks_right(look(page_file), charts=10)
+
+
+def test_check_html_option(tmp_path):
+    page_file = tmp_path / "check.html"
+    server = HANDOUT / "server.py"
+    if not server.exists():
+        pytest.skip("the handout's server.py is not here")
+    done = with_html_option(
+        "check",
+        "--cases",
+        "chat.broadcast",
+        "--html",
+        str(page_file),
+        "--",
+        sys.executable,
+        str(server),
+        "{host}",
+        "{port}",
+    )
+    if done.returncode == 2 and "No such command" in done.stderr:
+        pytest.skip("netlab check is not here yet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "chat.broadcast" in page_file.read_text(encoding="utf-8")
 
 
 def test_bench_html_option(tmp_path):

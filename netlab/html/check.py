@@ -47,7 +47,7 @@ def _log(entries: Any) -> str:
     if not isinstance(entries, list) or not entries:
         return '<p class="muted">No wire log.</p>'
     rows = [e if isinstance(e, dict) else {"event": "note", "data": str(e)} for e in entries]
-    return table(rows, LOG_COLUMNS, css="mono log")
+    return f'<div class="log">{table(rows, LOG_COLUMNS, css="mono log")}</div>'
 
 
 def _lesson(text: Any) -> str:
@@ -145,7 +145,7 @@ def _one(page: Page, document: dict[str, Any]) -> str:
     )
 
 
-def _each(page: Page, submissions: list[dict[str, Any]]) -> str:
+def _each(page: Page, document: dict[str, Any], submissions: list[dict[str, Any]]) -> str:
     ids = list(dict.fromkeys(str(c.get("id")) for s in submissions for c in _cases(s.get("cases"))))
     head = "".join(f'<th class="vertical">{esc(i)}</th>' for i in ids)
     rows = []
@@ -198,7 +198,14 @@ def _each(page: Page, submissions: list[dict[str, Any]]) -> str:
         },
     }
     parts = [
-        facts([("submissions", len(submissions)), ("cases", len(ids))]),
+        facts(
+            [
+                ("command", document.get("target")),
+                ("protocol", document.get("protocol")),
+                ("submissions", len(submissions)),
+                ("cases", len(ids)),
+            ]
+        ),
         "<h2>Submissions by cases</h2>",
         matrix if submissions else nodata("Submissions"),
         '<p class="muted">P pass, F fail, W warn, S skip, E error; click a cell for the case.</p>',
@@ -227,7 +234,9 @@ def check_report(document: dict[str, Any]) -> str:
         title = f"netlab check: {len(subs)} submissions"
         verdict = f"{len(subs) - failed} of {len(subs)} without a failed case"
         page = Page(title)
-        body = f'<h1>{esc(title)}</h1><p class="meta">{esc(verdict)}</p>' + _each(page, subs)
+        body = f'<h1>{esc(title)}</h1><p class="meta">{esc(verdict)}</p>' + _each(
+            page, document, subs
+        )
     else:
         counts = _counts(_cases(document.get("cases")))
         title = f"netlab check: {document.get('target') or 'a program'}"
