@@ -284,16 +284,14 @@ def test_simulate_report_of_a_real_run_in_a_browser(tiny, tmp_path):
 
 def test_the_timeline_from_a_transcript_counts_as_the_report_does(tiny):
     timeline = tiny["timeline"]
-    series, totals = timeline["series"], tiny["totals"]
+    series, totals = timeline["seconds"], tiny["totals"]
     assert sum(r["sent"] for r in series) == totals["sent"] == 4
     assert sum(r["delivered"] for r in series) == totals["delivered"] == 6
     kinds = {(e["bot"], e["kind"]) for e in timeline["events"]}
     assert {("carol", "kick"), ("bob", "drop"), ("alice", "join")} <= kinds
     first = timeline["messages"][0]
-    assert first["from"] == "alice" and sorted(d[0] for d in first["deliveries"]) == [
-        "bob",
-        "carol",
-    ]
+    assert first["sender"] == "alice" and first["delivered"] == 2
+    assert sorted(r["bot"] for r in first["recipients"]) == ["bob", "carol"]
 
 
 def test_chat_text_cannot_break_out_of_the_page(tiny):
@@ -389,12 +387,12 @@ TRANSCRIPT = """\
 def test_a_transcript_counts_lost_copies_by_the_ledgers_rule():
     document = {"bots": [{"nick": "bob", "outcome": "dropped"}]}
     timeline = html.transcript.timeline(TRANSCRIPT.splitlines(), document)
-    series = {row["t"]: row for row in timeline["series"]}
+    series = {row["t"]: row for row in timeline["seconds"]}
     # bob never got "first" (sent 4 s before he went: lost) nor "second" (0.5 s: in flight).
-    assert [m["lost"] for m in timeline["messages"]] == [["bob"], []]
+    assert timeline["lost"] == [{"t": 5.0, "bot": "bob", "copies": 1}]
     assert series[5]["lost"] == 1 and sum(r["lost"] for r in series.values()) == 1
     assert series[6]["errors"] == 1
-    assert series[1]["delivered"] == 1 and series[1]["p50"] == 1.0  # ms
+    assert series[1]["delivered"] == 1 and series[1]["latency_ms"]["p50"] == 1.0  # ms
     assert ("bob", "drop") in {(e["bot"], e["kind"]) for e in timeline["events"]}
     assert series[5]["connected"] == 2
 
@@ -405,9 +403,10 @@ def test_a_crowd_folds_into_a_lane_per_group():
     messages = [
         {
             "t": 2.0,
-            "from": "teacher",
+            "sender": "teacher",
             "text": "hi",
-            "deliveries": [[f"guest{i}", 2.0 + i / 1000] for i in range(1, 51)],
+            "delivered": 50,
+            "recipients": [{"bot": f"guest{i}", "latency_ms": i} for i in range(1, 51)],
         }
     ]
     config, extra = html.timeline.swimlane(events, messages)
@@ -422,7 +421,10 @@ def test_a_crowd_folds_into_a_lane_per_group():
     [
         (html.simulate_report, []),
         (html.simulate_report, [{}]),
-        (html.simulate_report, [{"scenario": "x", "timeline": {"series": "junk"}, "bots": [1]}]),
+        (
+            html.simulate_report,
+            [{"scenario": "x", "timeline": {"seconds": "junk", "lost": [1]}, "bots": [1]}],
+        ),
         (html.check_report, {}),
         (html.check_report, {"cases": [{"id": "a.b", "outcome": "odd", "log": ["raw"]}]}),
         (html.check_report, {"submissions": [{"file": "f", "cases": None}]}),

@@ -137,10 +137,10 @@ def _bots(document: dict[str, Any]) -> str:
 
 
 def _over_time(page: Page, document: dict[str, Any]) -> str:
-    series, events, messages = timeline.parts(document.get("timeline"))
+    series, events, lost, messages = timeline.parts(document.get("timeline"))
     end = document.get("duration_s")
     end = end if isinstance(end, (int, float)) else None
-    lanes, extra = timeline.swimlane(events, messages, end)
+    lanes, extra = timeline.swimlane(events, messages, lost, end)
     note = extra.pop("note", "")
     source = _dict(document.get("timeline")).get("source")
     said = (
@@ -246,20 +246,11 @@ def simulate_report(documents: list[dict[str, Any]] | dict[str, Any]) -> str:
 
 def _compact(document: dict[str, Any]) -> dict[str, Any]:
     """The document as the page keeps it: a crowd's every copy (300 bots: 600,000) would make
-    the file tens of MB, so above ``MAX_COPIES`` each message keeps how many copies arrived
-    and how fast instead of who got each one when."""
+    the file tens of MB, so above ``MAX_COPIES`` the messages keep their ``delivered`` count
+    and drop ``recipients`` (``recipients_kept`` false, as the run itself does for a crowd)."""
     tl = _dict(document.get("timeline"))
     messages = [m for m in tl.get("messages") or [] if isinstance(m, dict)]
-    if sum(len(m.get("deliveries") or []) for m in messages) <= MAX_COPIES:
+    if sum(len(m.get("recipients") or []) for m in messages) <= MAX_COPIES:
         return document
-    shrunk = []
-    for message in messages:
-        after = [
-            (at - message.get("t", 0)) * 1000
-            for _, at in (d for d in message.get("deliveries") or [] if len(d) == 2)
-        ]
-        summary = {"copies": len(after)}
-        if after:
-            summary |= {"first_ms": round(min(after), 3), "last_ms": round(max(after), 3)}
-        shrunk.append({**{k: v for k, v in message.items() if k != "deliveries"}, **summary})
-    return {**document, "timeline": {**tl, "messages": shrunk, "copies_summarized": True}}
+    shrunk = [{k: v for k, v in m.items() if k != "recipients"} for m in messages]
+    return {**document, "timeline": {**tl, "messages": shrunk, "recipients_kept": False}}

@@ -1,12 +1,15 @@
-"""A simulate run over time, as Chart.js configurations, from ``document["timeline"]``:
+"""A simulate run over time, as Chart.js configurations, from ``document["timeline"]`` as
+the run records it (netlab/sim/timeline.py, or netlab/html/transcript.py from a transcript):
 
     {"step_s": 1.0,
-     "series": [{"t", "sent", "delivered", "lost", "errors", "connected", "p50", "p95", "p99"}],
-     "events": [{"t", "bot", "kind": join|leave|kick|refused|drop|error|end, "detail"}],
-     "messages": [{"t", "from", "text", "deliveries": [[bot, t], ...], "lost": [bot, ...]}]}
+     "seconds": [{"t", "sent", "delivered", "latency_ms": {"p50", "p95", "p99"}, "connected",
+                  "lost", "errors"}],
+     "events": [{"t", "bot", "kind": join|leave|drop|kick|refused|disconnect|error, "detail"}],
+     "lost": [{"t", "bot", "copies"}],
+     "messages": [{"t", "sender", "text", "delivered", "recipients": [{"bot", "latency_ms"}]}]}
 
-Times are seconds since the run began, latencies ms. Every key may be missing: a chart without
-its data is None (the page says "no data").
+Times are seconds since the run began, latencies ms; ``recipients`` only for a small cast.
+Every key may be missing: a chart without its data is None (the page says "no data").
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ MARKS = {  # event kind -> (legend label, point style, colour)
     "kick": ("kicks", "crossRot", "#c62828"),
     "refused": ("refusals", "rect", "#b26a00"),
     "drop": ("drops", "rectRot", "#8250df"),
+    "disconnect": ("disconnected by the server", "rectRounded", "#c62828"),
     "error": ("errors", "star", "#c62828"),
 }
+PARTINGS = ("leave", "drop", "kick", "disconnect")
 MAX_MESSAGES = 3000
 """Messages drawn on the swimlane at most; a longer run shows every n-th (and says so)."""
 FOLD_ABOVE = 40
@@ -35,13 +40,10 @@ def _list(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-def parts(timeline: Any) -> tuple[list[dict], list[dict], list[dict]]:
+def parts(timeline: Any) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+    """The timeline's ``seconds``, ``events``, ``lost`` and ``messages``, each a list."""
     timeline = timeline if isinstance(timeline, dict) else {}
-    return (
-        _list(timeline.get("series")),
-        _list(timeline.get("events")),
-        _list(timeline.get("messages")),
-    )
+    return tuple(_list(timeline.get(key)) for key in ("seconds", "events", "lost", "messages"))
 
 
 def _axes(y: str, end: float | None, **more: Any) -> dict[str, Any]:
@@ -99,7 +101,11 @@ def rates(series: list[dict], end: float | None = None) -> dict[str, Any] | None
 
     def spots(key: str, what: str) -> list[dict]:
         return [
-            {"x": r.get("t"), "y": r.get(key), "label": f"{r.get(key)} {what} in second {r['t']}"}
+            {
+                "x": r.get("t"),
+                "y": r.get(key),
+                "label": f"{r.get(key)} {what} in second {r.get('t', 0):g}",
+            }
             for r in series
             if r.get(key)
         ]
@@ -125,12 +131,17 @@ def rates(series: list[dict], end: float | None = None) -> dict[str, Any] | None
 
 def latency(series: list[dict], end: float | None = None) -> dict[str, Any] | None:
     """Latency percentiles of the copies delivered in each second."""
-    if not any(r.get(k) is not None for r in series for k in ("p50", "p95", "p99")):
+
+    def ms(row: dict, key: str) -> Any:
+        latency = row.get("latency_ms")
+        return latency.get(key) if isinstance(latency, dict) else None
+
+    if not any(ms(r, k) is not None for r in series for k in ("p50", "p95", "p99")):
         return None
     datasets = [
         _line(
             f"{key} ms",
-            [{"x": r.get("t"), "y": r.get(key)} for r in series],
+            [{"x": r.get("t"), "y": ms(r, key)} for r in series],
             color,
             spanGaps=False,
             pointRadius=3,
@@ -144,7 +155,7 @@ def _connected(events: list[dict]) -> list[tuple[float, int]]:
     online, steps = 0, [(0.0, 0)]
     for event in sorted(events, key=lambda e: e.get("t") or 0):
         kind = event.get("kind")
-        online += 1 if kind == "join" else -1 if kind in ("leave", "kick", "drop") else 0
+        online += 1 if kind == "join" else -1 if kind in PARTINGS else 0
         steps.append((event.get("t") or 0, online))
     return steps
 
@@ -189,7 +200,7 @@ def _lane_names(events: list[dict], messages: list[dict]) -> dict[str, str]:
     """Each bot's lane: its own, or its group's when there are many bots."""
     bots: dict[str, None] = {}
     for item in sorted([*events, *messages], key=lambda e: e.get("t") or 0):
-        bots.setdefault(str(item.get("bot", item.get("from"))), None)
+        bots.setdefault(str(item.get("bot", item.get("sender"))), None)
     if len(bots) <= FOLD_ABOVE:
         return {bot: bot for bot in bots}
     stems = {bot: re.sub(r"[-_]?\d+$", "", bot) or bot for bot in bots}
@@ -201,11 +212,11 @@ def _lane_names(events: list[dict], messages: list[dict]) -> dict[str, str]:
 
 
 def swimlane(
-    events: list[dict], messages: list[dict], end: float | None = None
+    events: list[dict], messages: list[dict], lost: list[dict] = (), end: float | None = None
 ) -> tuple[dict | None, dict[str, Any]]:
     """A lane per bot (or group): each message a mark on its sender's lane, its deliveries
-    a fan on hover, joins and leaves marked, the time online shaded. Returns the config and
-    the page script's extras (``lanes``, ``spans``, and ``note`` when messages were thinned)."""
+    a fan on hover, joins, leaves and losses marked, the time online shaded. Returns the config
+    and the page script's extras (``lanes``, ``spans``, ``note`` when messages were thinned)."""
     if not messages and not events:
         return None, {}
     lane_of = _lane_names(events, messages)
@@ -214,19 +225,19 @@ def swimlane(
     step = max(1, -(-len(messages) // MAX_MESSAGES))
     points = []
     for message in messages[::step]:
-        sender, t = str(message.get("from")), message.get("t") or 0
-        copies = [d for d in message.get("deliveries") or [] if isinstance(d, list) and len(d) == 2]
-        lost = [str(b) for b in message.get("lost") or []]
+        sender, t = str(message.get("sender")), message.get("t") or 0
+        copies = [
+            (str(r.get("bot")), r["latency_ms"])
+            for r in _list(message.get("recipients"))
+            if isinstance(r.get("latency_ms"), (int, float))
+        ]
         first: dict[int, float] = {}  # one fan line per lane: to its first copy
-        for bot, at in copies:
-            lane = index.get(str(bot), 0)
-            first[lane] = min(first.get(lane, at), at)
-        fan = [[at, lane, 0] for lane, at in first.items()]
-        fan += [[t, index[b], 1] for b in dict.fromkeys(lost) if b in index]
+        for bot, ms in copies:
+            lane = index.get(bot, 0)
+            first[lane] = min(first.get(lane, ms), ms)
         label = [f"{t:.2f} s {sender}: {message.get('text', '')}"]
-        label.append(_deliveries(copies, t, len(lane_of) > FOLD_ABOVE))
-        if lost:
-            label.append(f"lost by {len(lost)}: {', '.join(lost[:8])}" + (" ..." * (len(lost) > 8)))
+        label.append(_deliveries(copies, message.get("delivered"), len(lane_of) > FOLD_ABOVE))
+        fan = [[round(t + ms / 1000, 6), lane, 0] for lane, ms in first.items()]
         points.append({"x": t, "y": index.get(sender, 0), "label": label, "fan": fan})
     datasets: list[dict] = [
         _marks("messages (hover: who got each)", points, "circle", PALETTE[0], pointRadius=5)
@@ -239,6 +250,16 @@ def swimlane(
         ]
         if marks:
             datasets.append(_marks(label, marks, style, color, pointRadius=6))
+    losses = [
+        {
+            "x": loss.get("t"),
+            "y": index.get(str(loss.get("bot")), 0),
+            "label": f"{loss.get('t', 0):.2f} s {loss.get('bot')} lost {loss.get('copies')} copies",
+        }
+        for loss in lost
+    ]
+    if losses:
+        datasets.append(_marks("copies lost", losses, "crossRot", "#c62828", pointRadius=8))
     config = {
         "type": "scatter",
         "data": {"datasets": datasets},
@@ -251,31 +272,32 @@ def swimlane(
         "max": len(names) - 0.5,
         "grid": {"display": False},
     }
-    extra: dict[str, Any] = {"lanes": names, "spans": _spans(events, index)}
+    extra: dict[str, Any] = {"lanes": names, "spans": _spans(events, index, end)}
     if step > 1:
         extra["note"] = f"every {step}th of {len(messages)} messages is drawn"
     return config, extra
 
 
-def _deliveries(copies: list[list[Any]], sent: float, folded: bool) -> str:
-    if not copies:
-        return "delivered to nobody"
-    after = sorted(((at - sent) * 1000, str(bot)) for bot, at in copies)
+def _deliveries(copies: list[tuple[str, float]], delivered: Any, folded: bool) -> str:
+    if not copies:  # a crowd's run keeps only the count
+        return f"delivered to {delivered}" if delivered else "delivered to nobody"
+    after = sorted((ms, bot) for bot, ms in copies)
     if folded or len(after) > 8:
         return f"delivered to {len(after)}, in {after[0][0]:.1f}-{after[-1][0]:.1f} ms"
     return "delivered to " + ", ".join(f"{bot} +{ms:.1f} ms" for ms, bot in after)
 
 
-def _spans(events: list[dict], index: dict[str, int]) -> list[list[float]]:
-    """[lane, from, to] for each stretch a bot was online (a group's overlap into one)."""
+def _spans(events: list[dict], index: dict[str, int], end: float | None) -> list[list[float]]:
+    """[lane, from, to] for each stretch a bot was online (a group's overlap into one); a bot
+    online when the run ended is shaded to ``end``."""
     since: dict[str, float] = {}
     spans: dict[int, list[list[float]]] = defaultdict(list)
-    end = max((e.get("t") or 0 for e in events), default=0)
+    end = end or max((e.get("t") or 0 for e in events), default=0)
     for event in sorted(events, key=lambda e: e.get("t") or 0):
         bot, kind, t = str(event.get("bot")), event.get("kind"), event.get("t") or 0
         if kind == "join":
             since[bot] = t
-        elif kind in ("leave", "kick", "drop", "end") and bot in since:
+        elif kind in PARTINGS and bot in since:
             spans[index.get(bot, 0)].append([since.pop(bot), t])
     for bot, t in since.items():
         spans[index.get(bot, 0)].append([t, end])

@@ -1,11 +1,12 @@
 """A simulate run's timeline read back from its transcript (``netlab simulate --transcript``).
 
-The HTML report draws ``document["timeline"]`` (its keys: docs/reports.md). Until the report
-JSON carries one of its own, this rebuilds it from the transcript, whose lines are
-``SECONDS NICK DIRECTION TEXT`` (netlab/bots.py ``Simulation.record``): ``>`` sent, ``<``
-received, ``*`` a connection event, ``!`` an error. Chat lines are parsed with the protocol's
-own parser, and a copy counts as lost as the ledger counts it (CLARIFICATIONS: not arrived
-when its receiver departs or the run ends, unless sent within 2 s of that moment).
+The HTML report draws ``document["timeline"]``, in the shape the run itself records it
+(netlab/sim/timeline.py; docs/reports.md lists the keys). For a report without one, this
+rebuilds it from the transcript, whose lines are ``SECONDS NICK DIRECTION TEXT``: ``>`` sent,
+``<`` received, ``*`` a connection event, ``!`` an error. Chat lines are parsed with the
+protocol's own parser, and copies count as lost as the ledger counts them (CLARIFICATIONS: not
+arrived when the receiver departs or the run ends, unless sent within 2 s of that moment).
+The transcript's times are to the millisecond, so are these latencies.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from netlab.stats import percentiles
 
 _LINE = re.compile(r"^\s*(\d+(?:\.\d+)?) (\S+) ([<>*!]) ?(.*)$")
 KICKED = "You were kicked by "
+PARTINGS = ("leave", "drop", "kick", "disconnect")
 
 
 @dataclass
@@ -30,8 +32,7 @@ class _Sent:
     t: float
     sender: str
     text: str
-    deliveries: list[list[Any]] = field(default_factory=list)  # [receiver, t]
-    lost: list[str] = field(default_factory=list)
+    recipients: list[tuple[str, float]] = field(default_factory=list)  # (bot, latency ms)
 
 
 @dataclass
@@ -39,12 +40,11 @@ class _Reader:
     """The run replayed line by line: who is online, what each receiver still awaits."""
 
     outcomes: dict[str, str]
-    online: set[str] = field(default_factory=set)
     pending: dict[str, dict[str, deque[_Sent]]] = field(default_factory=dict)
+    missed: dict[str, list[float]] = field(default_factory=dict)  # passed-over send times
     messages: list[_Sent] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[float] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)
+    losses: list[dict[str, Any]] = field(default_factory=list)
     end: float = 0.0
 
     def event(self, t: float, bot: str, kind: str, detail: str = "") -> None:
@@ -55,35 +55,32 @@ class _Reader:
         if direction == "*":
             self.connection(t, nick, text)
         elif direction == "!":
-            self.errors.append(t)
             self.event(t, nick, "error", text)
-        elif direction == ">" and nick in self.online:
+        elif direction == ">" and nick in self.pending:
             self.sent(t, nick, text)
-        elif direction == "<" and nick in self.online:
+        elif direction == "<" and nick in self.pending:
             self.received(t, nick, text)
 
     def connection(self, t: float, nick: str, text: str) -> None:
         if text == "registered":
-            self.online.add(nick)
             self.pending[nick] = defaultdict(deque)
+            self.missed[nick] = []
             self.event(t, nick, "join")
         elif text.startswith("refused"):
             self.event(t, nick, "refused", text.partition(": ")[2])
-        elif text.startswith("connection closed") and nick in self.online:
+        elif text.startswith("connection closed") and nick in self.pending:
             outcome = self.outcomes.get(nick, "")
-            kind = "drop" if outcome in ("dropped", "disconnected") else "leave"
-            if outcome.endswith("stayed to the end"):
-                kind = "end"  # the run ended: not a leaving to mark on the line
+            kind = {"dropped": "drop", "disconnected": "disconnect"}.get(outcome, "leave")
             self.depart(t, nick, kind, outcome)
 
-    def depart(self, t: float, nick: str, kind: str, detail: str) -> None:
-        self.online.discard(nick)
-        for queue in self.pending.pop(nick, {}).values():
-            for message in queue:
-                if message.t <= t - IN_FLIGHT_S:
-                    message.lost.append(nick)
-                    self.losses.append(t)
-        self.event(t, nick, kind, detail)
+    def depart(self, t: float, nick: str, kind: str | None, detail: str = "") -> None:
+        horizon = t - IN_FLIGHT_S
+        waited = [m.t for queue in self.pending.pop(nick).values() for m in queue]
+        lost = sum(1 for sent in [*waited, *self.missed.pop(nick)] if sent <= horizon)
+        if lost:
+            self.losses.append({"t": t, "bot": nick, "copies": lost})
+        if kind is not None:
+            self.event(t, nick, kind, detail)
 
     def sent(self, t: float, nick: str, text: str) -> None:
         if text.startswith("/") or text == f"{nick} has left the chat.":
@@ -109,79 +106,82 @@ class _Reader:
         while queue:
             message = queue.popleft()
             if message.text == wanted:
-                message.deliveries.append([nick, t])
+                message.recipients.append((nick, round((t - message.t) * 1000, 3)))
                 return
-            message.lost.append(nick)  # passed over: one sender's messages come in order
-            self.losses.append(t)
+            self.missed[nick].append(message.t)  # one sender's messages come in order
 
 
 def timeline(lines: Iterable[str], document: dict[str, Any] | None = None) -> dict[str, Any]:
     """The timeline of a transcript; ``document`` (the run's report) tells how each bot ended
     (its ``bots[].outcome``), which the transcript alone does not say."""
-    outcomes = {bot.get("nick"): str(bot.get("outcome") or "") for bot in _bots(document)}
-    reader = _Reader(outcomes)
+    bots = (document or {}).get("bots")
+    bots = [b for b in bots if isinstance(b, dict)] if isinstance(bots, list) else []
+    reader = _Reader({b.get("nick"): str(b.get("outcome") or "") for b in bots})
     for raw in lines:
         found = _LINE.match(raw.rstrip("\n"))
         if found:
             reader.line(float(found[1]), found[2], found[3], found[4])
-    for nick in sorted(reader.online):
-        reader.depart(reader.end, nick, "end", "online at the end")
+    for nick in sorted(reader.pending):
+        reader.depart(reader.end, nick, None)
     return {
         "source": "transcript",
         "step_s": 1.0,
-        "series": _series(reader),
+        "seconds": _seconds(reader),
         "events": reader.events,
+        "lost": reader.losses,
         "messages": [
-            {"t": m.t, "from": m.sender, "text": m.text, "deliveries": m.deliveries, "lost": m.lost}
+            {
+                "t": m.t,
+                "sender": m.sender,
+                "text": m.text,
+                "delivered": len(m.recipients),
+                "recipients": [{"bot": bot, "latency_ms": ms} for bot, ms in m.recipients],
+            }
             for m in reader.messages
         ],
+        "recipients_kept": True,
     }
 
 
-def _bots(document: dict[str, Any] | None) -> list[dict[str, Any]]:
-    bots = (document or {}).get("bots")
-    return [bot for bot in bots if isinstance(bot, dict)] if isinstance(bots, list) else []
-
-
-def _series(reader: _Reader) -> list[dict[str, Any]]:
+def _seconds(reader: _Reader) -> list[dict[str, Any]]:
     """One row per second: counts in that second, bots connected at its end."""
-    seconds = int(reader.end) + 1  # the last row holds the last event
+    count = int(reader.end) + 1  # the last row holds the last event
     rows = [
-        {"t": s, "sent": 0, "delivered": 0, "lost": 0, "errors": 0, "connected": 0}
-        for s in range(seconds)
+        {"t": float(s), "sent": 0, "delivered": 0, "lost": 0, "errors": 0, "connected": 0}
+        for s in range(count)
     ]
     latencies: list[list[float]] = [[] for _ in rows]
 
     def at(t: float) -> int:
-        return min(int(t), seconds - 1)
+        return min(int(t), count - 1)
 
     for message in reader.messages:
         rows[at(message.t)]["sent"] += 1
-        for _, t in message.deliveries:
-            rows[at(t)]["delivered"] += 1
-            latencies[at(t)].append((t - message.t) * 1000)
-    for t in reader.losses:
-        rows[at(t)]["lost"] += 1
-    for t in reader.errors:
-        rows[at(t)]["errors"] += 1
-    change = [0] * (seconds + 1)
+        for _, ms in message.recipients:
+            arrived = at(message.t + ms / 1000)
+            rows[arrived]["delivered"] += 1
+            latencies[arrived].append(ms)
+    for loss in reader.losses:
+        rows[at(loss["t"])]["lost"] += loss["copies"]
+    change = [0] * count
     for event in reader.events:
-        if event["kind"] == "join":
+        if event["kind"] == "error":
+            rows[at(event["t"])]["errors"] += 1
+        elif event["kind"] == "join":
             change[at(event["t"])] += 1
-        elif event["kind"] in ("leave", "drop", "kick"):
+        elif event["kind"] in PARTINGS:
             change[at(event["t"])] -= 1
     online = 0
-    for row, values in zip(rows, latencies, strict=True):
-        online += change[row["t"]]
-        row["connected"] = online
-        # Latency in ms, to 0.001 ms (a loopback copy takes well under one).
-        row.update({k: v for k, v in percentiles(values, 3).items() if k != "max"})
+    for row, values, step in zip(rows, latencies, change, strict=True):
+        online += step
+        latency = percentiles(values, 3)
+        row.update(connected=online, latency_ms={k: latency[k] for k in ("p50", "p95", "p99")})
     return rows
 
 
 def with_transcript(document: dict[str, Any], path: str | Path) -> dict[str, Any]:
     """``document`` with the ``timeline`` read from the transcript at ``path``, unless it has
-    one already (the run's own is exact to the microsecond; a transcript's to the ms)."""
+    one already (the run's own is exact to the microsecond)."""
     if isinstance(document.get("timeline"), dict):
         return document
     with open(path, encoding="utf-8", errors="replace") as lines:
