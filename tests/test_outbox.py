@@ -1,5 +1,6 @@
 """The outbox's flush rhythm, on a fake clock: a line after a quiet spell leaves at the end of
-its tick; under sustained output the flushes are spaced out; nothing is lost or reordered."""
+its tick; under sustained heavy output the flushes are spaced out, a light stream never is;
+nothing is lost or reordered."""
 
 from __future__ import annotations
 
@@ -85,10 +86,15 @@ def test_a_line_after_a_quiet_spell_leaves_in_its_tick():
     assert loop.soon and not loop.later
 
 
+def heavy_line(i: int) -> bytes:
+    """A line that alone makes a heavy flush."""
+    return b"%06d " % i + b"." * ob.HEAVY + b"\n"
+
+
 def test_sustained_output_is_flushed_spaced_out_and_complete():
     loop, clients, outbox = room()
-    step = 0.001  # a line every millisecond, for twice the time a burst may last
-    lines = [b"line %d\n" % i for i in range(int(ob.SUSTAINED * 2 / step))]
+    step = 0.001  # a heavy tick every millisecond, for twice the time a burst may last
+    lines = [heavy_line(i) for i in range(int(ob.SUSTAINED * 2 / step))]
     for i, line in enumerate(lines):
         outbox.deliver(line, exclude=clients[i % 2])
         loop.run_until(loop.now + step)
@@ -106,10 +112,19 @@ def test_sustained_output_is_flushed_spaced_out_and_complete():
     assert max(gaps) <= ob.FLUSH_SPACING + step + 1e-9
 
 
+def test_a_light_stream_is_never_held_back():
+    loop, clients, outbox = room()
+    for i in range(int(ob.SUSTAINED * 3 / 0.001)):  # a paced chat: a short line a millisecond
+        outbox.deliver(b"line %d\n" % i)
+        assert loop.soon and not loop.later
+        loop.run_until(loop.now + 0.001)
+    assert len(clients[0].transport.writes) == int(ob.SUSTAINED * 3 / 0.001)
+
+
 def test_what_is_pending_still_goes_out_before_a_close():
     loop, clients, outbox = room()
     for i in range(int(ob.SUSTAINED / 0.001) + 5):
-        outbox.deliver(b"x%d\n" % i)
+        outbox.deliver(heavy_line(i))
         loop.run_until(loop.now + 0.001)
     outbox.deliver(b"last words\n")
     assert loop.later  # waiting for its spaced flush

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -22,10 +23,16 @@ per copy is per write (the syscall, TCP, the receiver's side of loopback, its wa
 this cut it by about a seventh to a fifth (docs/performance.md, "Where the CPU per copy
 goes"); a line waits at most this long more."""
 SUSTAINED = 0.3
-"""A burst shorter than this is written tick by tick, as fast as it comes: spacing it out
-cost more latency at 20 x 200 messages than it saved CPU."""
+"""How long a busy spell lasts before its flushes are spaced out. A shorter burst is written
+tick by tick, as fast as it comes: spacing it out cost more latency at 20 x 200 messages than
+it saved."""
+HEAVY = 8192
+"""Broadcast bytes of one flush (some 130 chat lines) that start a busy spell; a spaced flush
+lighter than this ends it (the load has dropped). Joins, replies and a paced chat write less
+and are not held back."""
 QUIET = 0.1
-"""No flush for this long ends a busy spell: the next line leaves at the end of its tick."""
+"""Nothing to write for this long (from the end of a flush to the next line) ends a busy
+spell."""
 
 
 class Writable(Protocol):
@@ -51,7 +58,9 @@ class Outbox:
         self._shared: list[bytes] = []
         self._own: dict[Writable, list[bytes]] = {}
         self._scheduled = False
-        self._last = self._busy_since = float("-inf")
+        self._last = float("-inf")
+        self._busy_since = float("inf")  # the start of this busy spell
+        self._idle_from = float("-inf")  # the end of the last flush (time.monotonic)
 
     def arrived(self, client: Writable) -> None:
         """A newcomer gets nothing said before it arrived."""
@@ -82,9 +91,9 @@ class Outbox:
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
+            if time.monotonic() - self._idle_from > QUIET:
+                self._busy_since = float("inf")
             now = self.loop.time()
-            if now - self._last > QUIET:
-                self._busy_since = now
             due = self._last + FLUSH_SPACING
             if now - self._busy_since > SUSTAINED and due > now:
                 self.loop.call_at(due, self.flush)
@@ -94,12 +103,17 @@ class Outbox:
     def flush(self) -> None:
         """Write this tick's output: one write per client, the shared bytes joined once."""
         self._scheduled = False
-        self._last = self.loop.time()
+        now = self.loop.time()
         shared, own = self._shared, self._own
         self._shared, self._own = [], {}
         slow = []
+        blob = b"".join(shared)
+        if len(blob) < HEAVY and now - self._busy_since > SUSTAINED:
+            self._busy_since = float("inf")  # a spaced flush, and light: the load has dropped
+        if len(blob) >= HEAVY and self._busy_since > now:
+            self._busy_since = now
+        self._last = now
         if shared:
-            blob = b"".join(shared)
             for client in self.members():
                 if client not in own and self._write(client, blob):
                     slow.append(client)
@@ -114,6 +128,7 @@ class Outbox:
                 self.limit,
             )
             client.overflowed()
+        self._idle_from = time.monotonic()
 
     def _write(self, client: Writable, data: bytes) -> bool:
         """Write; True when the client's unsent output is now over the limit."""
