@@ -17,11 +17,11 @@ from typing import Protocol
 log = logging.getLogger("netlab.serve")
 
 FLUSH_SPACING = 0.016
-"""Seconds between two flushes once output has kept coming for ``SUSTAINED``: each write, and
-each loopback packet, then carries a few times more copies. About half of the server's CPU
-per copy is per write (the syscall, TCP, the receiver's side of loopback, its wake-up), so
-this cut it by about a seventh to a fifth (docs/performance.md, "Where the CPU per copy
-goes"); a line waits at most this long more."""
+"""Seconds between two flushes once a busy spell has lasted ``SUSTAINED``: each write, and
+each loopback packet, then carries more copies. About half of the server's CPU per copy is
+per write (the syscall, TCP, the receiver's side of loopback, its wake-up), so this cut the
+CPU per copy under sustained load by about a fifth (docs/performance.md, "Where the CPU per
+copy goes"); a line waits at most this long more."""
 SUSTAINED = 0.3
 """How long a busy spell lasts before its flushes are spaced out. A shorter burst is written
 tick by tick, as fast as it comes: spacing it out cost more latency at 20 x 200 messages than
