@@ -78,19 +78,22 @@ def serve(
     max_clients: int = typer.Option(
         100, min=1, help="Connections served at once; more are told the server is full."
     ),
+    max_per_address: int = typer.Option(
+        16, min=1, help="Connections at once from one non-loopback address (loopback exempt)."
+    ),
     admin_password: Optional[str] = typer.Option(  # noqa: UP045
         None,
         envvar="NETLAB_ADMIN_PASSWORD",
         help="Password for /login (operator rights). Unset: no operators.",
     ),
     handshake_timeout: float = typer.Option(
-        10.0, min=0.1, help="Seconds a new connection has to send its nickname."
+        10.0, help="Seconds from accept within which a nickname must arrive (at least 0.1)."
     ),
     max_line_bytes: int = typer.Option(
         4096, min=64, help="Longest message in bytes; longer ones are refused, never buffered."
     ),
     rate_limit: float = typer.Option(
-        10.0, min=0, help="Messages per second per client (bursts of 2x allowed); 0 turns it off."
+        10.0, help="Messages per second per client (bursts of 2x allowed); 0 turns it off."
     ),
     send_buffer_bytes: int = typer.Option(
         1 << 20,
@@ -110,22 +113,27 @@ def serve(
     ),
 ) -> None:
     """Run the chat server (the handout's protocol, plus everything the handout promises)."""
-    from netlab.server import ServerConfig, run
+    from netlab.server import ConfigError, ServerConfig, run
 
-    config = ServerConfig(
-        host=host,
-        port=port,
-        max_clients=max_clients,
-        admin_password=admin_password or None,
-        handshake_timeout=handshake_timeout,
-        max_line_bytes=max_line_bytes,
-        rate_limit=rate_limit,
-        send_buffer_bytes=send_buffer_bytes,
-        log_level=log_level.value,
-        log_format=log_format.value,
-        log_file=str(log_file) if log_file else None,
-        console=console,
-    )
+    try:
+        config = ServerConfig(
+            host=host,
+            port=port,
+            max_clients=max_clients,
+            max_per_address=max_per_address,
+            admin_password=admin_password or None,
+            handshake_timeout=handshake_timeout,
+            max_line_bytes=max_line_bytes,
+            rate_limit=rate_limit,
+            send_buffer_bytes=send_buffer_bytes,
+            log_level=log_level.value,
+            log_format=log_format.value,
+            log_file=str(log_file) if log_file else None,
+            console=console,
+        )
+    except ConfigError as error:
+        typer.echo(f"netlab serve: {error}", err=True)
+        raise typer.Exit(2) from None
     raise typer.Exit(run(config))
 
 
@@ -196,11 +204,11 @@ def chat(
 
 @app.command()
 def simulate(
-    path: Path = typer.Argument(
-        ...,
-        metavar="PATH",
-        help="A scenario file (.yaml/.yml may be left off: scenarios/demo), or a directory to"
-        " run every scenario in it.",
+    path: Optional[Path] = typer.Argument(  # noqa: UP045
+        None,
+        metavar="SCENARIO",
+        help="A scenario file (.yaml/.yml may be left off: scenarios/demo), a directory to run"
+        " every scenario in it, or a built-in scenario's name (demo; see --list).",
         show_default=False,
     ),
     target: Optional[str] = typer.Option(  # noqa: UP045
@@ -233,11 +241,14 @@ def simulate(
         show_default=False,
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the verdict."),
+    list_: bool = typer.Option(
+        False, "--list", help="List the built-in scenarios (name, bots, duration, what it shows)."
+    ),
 ) -> None:
     """Run scripted chat bots from a YAML scenario; check delivery and latency.
 
     Exit status: 0 all expectations held, 1 one failed, 2 invalid scenario or arguments,
-    3 the target could not be reached.
+    3 the target could not be reached, 130 interrupted (Ctrl-C).
     """
     from netlab.simulate import SimulateConfig, simulate
 
@@ -250,6 +261,7 @@ def simulate(
         report=report,
         transcript=transcript,
         quiet=quiet,
+        list=list_,
     )
     raise typer.Exit(simulate(config))
 
