@@ -36,10 +36,11 @@ that jitter between the two clocks never spends the server's last token."""
 CONFIRM_AFTER = 0.25
 """Seconds after a line was written with no refusal back: it was accepted."""
 
-# netlab serve's refusals (docs/protocol.md). They belong with their writers in
-# netlab.protocol.texts once the server's texts land there; until then, recognised here.
-_TOO_LONG = re.compile(r"Line too long \(over \d+ bytes\): not sent\.")
-_SLOW_DOWN = re.compile(r"Slow down: over ([\d.]+) messages a second, messages are dropped\.")
+# netlab serve's refusals, recognised through their writers in netlab.protocol.texts (a
+# sentinel number stands for the one that varies), so the words have one home.
+_SENTINEL = 987654
+_TOO_LONG = re.compile(re.escape(p.line_too_long(_SENTINEL)).replace(str(_SENTINEL), r"\d+"))
+_SLOW_DOWN = re.compile(re.escape(p.slow_down(_SENTINEL)).replace(str(_SENTINEL), r"([\d.]+)"))
 
 
 def refusal(text: str) -> tuple[str, float | None] | None:

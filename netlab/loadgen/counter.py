@@ -52,18 +52,78 @@ class Bench:
             self.complete.set_result(None)
 
 
-class BenchClient(asyncio.Protocol):
-    """One connection: joins, then only counts markers (and, as a probe, reads send times)."""
+class MarkerCounter:
+    """Counts the copies in one connection's raw stream by their markers, exactly: a marker
+    cut between two receives once, a sender's own copies (an echo) apart; as a probe, reads
+    the send times of timed copies."""
+
+    def __init__(self, bench: Bench, sender_id: int | None, probe: bool) -> None:
+        self.bench = bench
+        self.own = (b"@@%05d" % sender_id) if sender_id is not None else b""
+        self.probe = probe
+        self.tail = b""  # a sender's: the last bytes of the previous receive
+        self.at_end = False
+        self.carry = b""  # a probe's unparsed end of the previous receive
+
+    def count(self, data: bytes) -> None:
+        # A marker cut between two receives is counted once, in the receive that completes
+        # it: ``at_end`` says the previous one ended with its first byte (and ``tail`` keeps
+        # the last bytes of a sender's own marker).
+        copies = data.count(MARK)
+        if self.at_end and data[:1] == b"@":
+            copies += 1
+        self.at_end = data[-1:] == b"@"
+        own = 0
+        if self.own:
+            tail = self.tail
+            keep = len(self.own) - 1
+            own = data.count(self.own)
+            if tail:
+                own += (tail + data[:keep]).count(self.own)
+            self.tail = data[-keep:] if len(data) >= keep else (tail + data)[-keep:]
+            if not self.bench.rate_limited and p.is_slow_down(data):
+                self.bench.rate_limited = True
+        if copies or own or self.probe:
+            now = time.perf_counter()
+            if own:
+                self.bench.echoed += own
+            if copies or own:
+                self.bench.counted(copies - own, now)
+            if self.probe:
+                self.sample(data, now)
+
+    def sample(self, data: bytes, now: float) -> None:
+        buffer = self.carry + data if self.carry else data
+        now_us = (int(now * 1e9) - self.bench.epoch_ns) // 1000
+        samples = self.bench.samples
+        safe = max(0, len(buffer) - (RECORD - 1))
+        find = buffer.find
+        at = find(b"^")
+        while at >= 0:
+            start = at - 7
+            end = start + RECORD
+            if start >= 0 and buffer[start : start + 2] == MARK:
+                if end > len(buffer):
+                    safe = min(safe, start)
+                    break
+                samples.append(now_us - int(buffer[end - 11 : end]))
+                safe = max(safe, end)
+                at = find(b"^", end)
+            else:
+                at = find(b"^", at + 1)
+        self.carry = buffer[safe:]
+
+
+class BenchClient(MarkerCounter, asyncio.Protocol):
+    """One connection: joins through its session, then only counts markers; a sender sends."""
 
     def __init__(
         self, bench: Bench, index: int, nick: str, sender_id: int | None, probe: bool
     ) -> None:
-        self.bench = bench
+        MarkerCounter.__init__(self, bench, sender_id, probe)
         self.index = index
         self.nick = nick
         self.sender_id = sender_id
-        self.own = (b"@@%05d" % sender_id) if sender_id is not None else b""
-        self.probe = probe
         self.transport: asyncio.Transport | None = None
         loop = asyncio.get_running_loop()
         self.joined = loop.create_future()
@@ -73,9 +133,6 @@ class BenchClient(asyncio.Protocol):
         self.greeting = b""  # lines: the stream so far, while looking for the sync
         self.refusal = ""
         self.counting = False
-        self.tail = b""  # a sender's: the last bytes of the previous receive
-        self.at_end = False
-        self.carry = b""  # a probe's unparsed end of the previous receive
         self.writable: asyncio.Future[None] | None = None
         self.lost = False
         self.sent = 0
@@ -161,56 +218,6 @@ class BenchClient(asyncio.Protocol):
             self.joined.set_result(None)
         if rest:
             self.count(rest)
-
-    # -- counting --
-
-    def count(self, data: bytes) -> None:
-        # A marker cut between two receives is counted once, in the receive that completes
-        # it: ``at_end`` says the previous one ended with its first byte (and ``tail`` keeps
-        # the last bytes of a sender's own marker).
-        copies = data.count(MARK)
-        if self.at_end and data[:1] == b"@":
-            copies += 1
-        self.at_end = data[-1:] == b"@"
-        own = 0
-        if self.own:
-            tail = self.tail
-            keep = len(self.own) - 1
-            own = data.count(self.own)
-            if tail:
-                own += (tail + data[:keep]).count(self.own)
-            self.tail = data[-keep:] if len(data) >= keep else (tail + data)[-keep:]
-            if not self.bench.rate_limited and b"Slow down" in data:
-                self.bench.rate_limited = True
-        if copies or own or self.probe:
-            now = time.perf_counter()
-            if own:
-                self.bench.echoed += own
-            if copies or own:
-                self.bench.counted(copies - own, now)
-            if self.probe:
-                self.sample(data, now)
-
-    def sample(self, data: bytes, now: float) -> None:
-        buffer = self.carry + data if self.carry else data
-        now_us = (int(now * 1e9) - self.bench.epoch_ns) // 1000
-        samples = self.bench.samples
-        safe = max(0, len(buffer) - (RECORD - 1))
-        find = buffer.find
-        at = find(b"^")
-        while at >= 0:
-            start = at - 7
-            end = start + RECORD
-            if start >= 0 and buffer[start : start + 2] == MARK:
-                if end > len(buffer):
-                    safe = min(safe, start)
-                    break
-                samples.append(now_us - int(buffer[end - 11 : end]))
-                safe = max(safe, end)
-                at = find(b"^", end)
-            else:
-                at = find(b"^", at + 1)
-        self.carry = buffer[safe:]
 
     # -- sending --
 
