@@ -321,6 +321,13 @@ def bench(
         " port, round after round, and print one table (ratios to the first).",
     ),
     rounds: int = typer.Option(5, min=1, help="With --compare: rounds per server."),
+    html: Optional[Path] = typer.Option(  # noqa: UP045
+        None,
+        metavar="FILE",
+        dir_okay=False,
+        help="Also draw the result (or the comparison) as one HTML file.",
+        show_default=False,
+    ),
     output_format: str = typer.Option(
         "table",
         "--format",
@@ -347,6 +354,7 @@ def bench(
         join_timeout=join_timeout,
         compare=compare,
         rounds=rounds,
+        html=str(html) if html else None,
     )
     raise typer.Exit(run(config))
 

@@ -226,17 +226,21 @@ def test_compare_runs_interleaved_rounds_on_fresh_servers():
     assert rows["netlab"]["rounds"] == rows["ncat"]["rounds"] == "2/2"
     assert rows["netlab"]["rate_ratio"] == "1.00x"
     assert rows["netlab"]["lost"] == rows["ncat"]["lost"] == "0"
-    targets = [run["target"] for run in report["runs"]["netlab"]]
+    servers = {server["name"]: server["rounds"] for server in report["servers"]}
+    targets = [run["target"] for run in servers["netlab"]]
     assert len(set(targets)) == 2  # a fresh server, on a free port, each round
+    assert all(run["complete"] for run in servers["ncat"])
 
 
-def test_compare_prints_one_table():
+def test_compare_prints_one_table_and_draws_it(tmp_path):
+    page = tmp_path / "compare.html"
     done = run_bench(
         *("--compare", "netlab", "--rounds", "1", "--clients", "4", "--senders", "1"),
-        *("--messages", "5"),
+        *("--messages", "5", "--html", str(page)),
         timeout=50,
     )
     assert done.returncode == 0, done.stderr
+    assert "Side by side" in page.read_text(encoding="utf-8")
     header = next(line for line in done.stdout.splitlines() if line.startswith("server"))
     assert "M deliveries/s" in header and "server CPU µs/copy" in header
     assert "rate vs 1st" in header
