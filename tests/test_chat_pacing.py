@@ -69,6 +69,15 @@ def test_a_paste_of_200_lines_reaches_the_others_whole(server_factory, chat):
         assert finished(alice) == 0
 
 
+def test_lines_still_queued_when_leaving_are_counted(server, chat):
+    alice = alice_joined(server, chat)
+    paste = "\n".join(f"line {i}" for i in range(60)) + "\n/exit"
+    alice.send("\x1b[200~" + paste + "\x1b[201~\r")
+    alice.expect(r"(\d+) queued lines were not sent\.")
+    assert 0 < int(alice.match.group(1)) <= 60
+    assert finished(alice) == 0
+
+
 def test_refused_lines_are_marked_not_sent(server_factory, chat):
     server = server_factory("--admin-password", "secret", "--max-line-bytes", "64")
     alice = alice_joined(server, chat)
