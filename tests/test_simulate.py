@@ -53,6 +53,10 @@ def test_demo_end_to_end(tmp_path):
     listening = [row for row in document["sockets"][0]["rows"] if row["state"] == "LISTEN"]
     assert len(listening) == 1
     assert "alice > Hello everyone! 👋" in transcript.read_text(encoding="utf-8")
+    timeline = document["timeline"]  # the run over time, for the HTML report (issue 15)
+    assert sum(second["delivered"] for second in timeline["seconds"]) == totals["delivered"]
+    assert {"join", "leave", "drop", "kick", "refused"} <= {e["kind"] for e in timeline["events"]}
+    assert all("recipients" in message for message in timeline["messages"])
 
 
 @pytest.mark.slow

@@ -87,7 +87,9 @@ async def join(bot: Bot, outcome: str = "connected") -> bool:
         return False
     if not joined:
         result.refused = bot.refusal
-        bot.sim.record(bot.sim.now(), bot.nick, "*", f"refused: {result.refused}")
+        now = bot.sim.now()
+        bot.sim.marks.add(now, bot.nick, "refused", result.refused)
+        bot.sim.record(now, bot.nick, "*", f"refused: {result.refused}")
         if outcome != "refused":
             bot.error(f"join: refused: {result.refused}")
             return False
@@ -145,7 +147,9 @@ async def leave(bot: Bot) -> None:
         return
     bot.phase = "leaving"
     bot.result.ended = "left"
-    bot.sim.depart(bot, bot.sim.now())
+    now = bot.sim.now()
+    bot.sim.depart(bot, now)
+    bot.sim.marks.add(now, bot.nick, "leave")
     session = bot.session
     goodbye = session.command(EXIT) if session.dialect is Dialect.netlab else session.leaving()
     try:
@@ -168,7 +172,9 @@ async def drop(bot: Bot) -> None:
     if link is None:
         return
     if bot.phase == "online":
-        bot.sim.depart(bot, bot.sim.now())
+        now = bot.sim.now()
+        bot.sim.depart(bot, now)
+        bot.sim.marks.add(now, bot.nick, "drop")
     bot.phase = "leaving"
     bot.result.ended = "dropped"
     link.reset()
