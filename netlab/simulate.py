@@ -252,7 +252,7 @@ async def _run(
     sim = Simulation(
         scenario, host, port, protocol, config.speed, config.seed, transcript, observe.taker(port)
     )
-    progress = None if config.quiet else asyncio.ensure_future(console.progress(sim, head))
+    progress = None if config.quiet else asyncio.ensure_future(console.progress(sim))
     try:
         result = await sim.run()
     finally:

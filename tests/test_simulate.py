@@ -349,3 +349,29 @@ def test_the_package_carries_the_scenarios(tmp_path):
     assert (built / "netlab" / "sim" / "engine.py").is_file()
     listed = netlab_in(tmp_path, "simulate", "--list", env={**os.environ, "PYTHONPATH": str(built)})
     assert listed.returncode == 0 and "demo" in listed.stdout, listed.stderr
+
+
+@pytest.mark.timeout(60)
+def test_the_live_line_on_a_terminal_leads_with_the_header(tmp_path):
+    import re
+
+    import pexpect
+
+    path = tmp_path / "late.yaml"
+    path.write_text(LATE_JOIN, encoding="utf-8")
+    child = pexpect.spawn(
+        NETLAB[0],
+        [*NETLAB[1:], "simulate", str(path)],
+        cwd=str(ROOT),
+        encoding="utf-8",
+        dimensions=(24, 80),  # the live line fits 80 columns
+    )
+    try:
+        child.expect(pexpect.EOF, timeout=40)
+    finally:
+        child.close()
+    screen = re.sub(r"\x1b\[[\d;?]*[A-Za-z]", "", child.before)  # the terminal's styles
+    live = r" late  127\.0\.0\.1:\d+  netlab +\d+\.\ds  online [0-2]/2  sent \d  delivered \d"
+    assert re.search(live, screen), screen[:500]
+    assert "PASSED late" in screen
+    assert child.exitstatus == 0
