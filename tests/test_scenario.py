@@ -81,8 +81,8 @@ def test_login_and_kick_need_the_netlab_protocol():
 def test_server_options_are_netlab_serve_options():
     scenario = parse(minimal(server={"options": {"max_clients": 6, "admin_password": "pw"}}))
     assert scenario.server.options.arguments() == ["--max-clients", "6", "--admin-password", "pw"]
-    fast = parse(minimal(server={"options": {"rate_limit": 1234567.5}}))
-    assert fast.server.options.arguments() == ["--rate-limit", "1234567.5"]
+    fast = parse(minimal(server={"options": {"rate_limit": 123456.75}}))
+    assert fast.server.options.arguments() == ["--rate-limit", "123456.75"]
     message = error_of(minimal(server={"options": {"max_clientz": 6}}))
     assert message == "s.yaml: server.options.max_clientz: unknown key"
 
