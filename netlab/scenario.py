@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from netlab.protocol import Dialect, nick_key
-from netlab.serve.config import ServerConfig
+from netlab.serve.config import RATE_LIMIT_MAX, ConfigError, ServerConfig
 from netlab.sim import errors, loading
 from netlab.sim.errors import TAG as _TAG
 from netlab.sim.errors import ScenarioError
@@ -222,8 +222,16 @@ class ServeOptions(Strict):
     admin_password: Text | None = None
     handshake_timeout: Seconds | None = None
     max_line_bytes: int | None = Field(None, ge=64, le=1 << 24)
-    rate_limit: float | None = Field(None, ge=0, le=1e9)
+    rate_limit: float | None = Field(None, ge=0, le=RATE_LIMIT_MAX)
     log_level: Literal["debug", "info", "warning", "error"] | None = None
+
+    @model_validator(mode="after")
+    def _servable(self) -> ServeOptions:
+        try:  # netlab serve's own rules (ServerConfig's), not a copy of them
+            self.config()
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        return self
 
     def config(self, **defaults: Any) -> ServerConfig:
         """These options as a ``ServerConfig``; ``defaults`` fill the ones not given."""
