@@ -202,7 +202,7 @@ def chat(
 # ---- netlab simulate -----------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=_Command)
 def simulate(
     path: Optional[Path] = typer.Argument(  # noqa: UP045
         None,
@@ -217,14 +217,16 @@ def simulate(
         " netlab serve).",
         show_default=False,
     ),
-    protocol: Optional[WireProtocol] = typer.Option(  # noqa: UP045
+    protocol: Optional[str] = typer.Option(  # noqa: UP045
         None,
+        metavar=_DIALECT_METAVAR,
+        callback=_one_of(*_DIALECTS),
         help="How the bots speak: netlab, handout (the handout's client) or lines (a plain line"
         " chat such as ncat --chat). Default: the scenario's, else netlab.",
         show_default=False,
     ),
     speed: float = typer.Option(
-        1.0, help="Scale every time in the scenario: 2 runs twice as fast."
+        1.0, metavar="FACTOR", help="Scale every time in the scenario: 2 runs twice as fast."
     ),
     seed: Optional[int] = typer.Option(  # noqa: UP045
         None,
@@ -240,9 +242,20 @@ def simulate(
         help="Write every line every bot sent and received, timestamped, to this file.",
         show_default=False,
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the verdict."),
+    html: Optional[Path] = typer.Option(  # noqa: UP045
+        None,
+        "--html",
+        dir_okay=False,
+        metavar="FILE",
+        help="Write one self-contained HTML report (a section per scenario of a directory).",
+        show_default=False,
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print only the verdict."),
     list_: bool = typer.Option(
-        False, "--list", help="List the built-in scenarios (name, bots, duration, what it shows)."
+        False,
+        "--list",
+        metavar="",
+        help="List the built-in scenarios (name, bots, duration, what it shows).",
     ),
 ) -> None:
     """Run scripted chat bots from a YAML scenario; check delivery and latency.
@@ -255,13 +268,14 @@ def simulate(
     config = SimulateConfig(
         path=path,
         target=target,
-        protocol=protocol.value if protocol else None,
+        protocol=protocol,
         speed=speed,
         seed=seed,
         report=report,
         transcript=transcript,
         quiet=quiet,
         list=list_,
+        html=html,
     )
     raise typer.Exit(simulate(config))
 
