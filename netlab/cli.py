@@ -61,14 +61,6 @@ class LogFormat(str, Enum):
     json = "json"
 
 
-class WireProtocol(str, Enum):
-    """How simulate's bots and bench's clients speak (docs/scenarios.md, Protocols)."""
-
-    netlab = "netlab"
-    handout = "handout"
-    lines = "lines"
-
-
 @app.command()
 def serve(
     host: str = typer.Option(
