@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -36,22 +35,16 @@ that jitter between the two clocks never spends the server's last token."""
 CONFIRM_AFTER = 0.25
 """Seconds after a line was written with no refusal back: it was accepted."""
 
-# netlab serve's refusals, recognised through their writers in netlab.protocol.texts (a
-# sentinel number stands for the one that varies), so the words have one home.
-_SENTINEL = 987654
-_TOO_LONG = re.compile(re.escape(p.line_too_long(_SENTINEL)).replace(str(_SENTINEL), r"\d+"))
-_SLOW_DOWN = re.compile(re.escape(p.slow_down(_SENTINEL)).replace(str(_SENTINEL), r"([\d.]+)"))
-
 
 def refusal(text: str) -> tuple[str, float | None] | None:
     """``("muted" | "too long" | "rate", the server's rate or None)`` when ``text`` is the
     server refusing a message, else None."""
     if text == p.MUTED:
         return ("muted", None)
-    if _TOO_LONG.fullmatch(text):
+    if p.parse_line_too_long(text) is not None:
         return ("too long", None)
-    if m := _SLOW_DOWN.fullmatch(text):
-        return ("rate", float(m.group(1)))
+    if (rate := p.parse_slow_down(text)) is not None:
+        return ("rate", rate)
     return None
 
 
