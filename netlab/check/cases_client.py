@@ -5,6 +5,7 @@ reading its stdout. A fresh client process for each case."""
 from __future__ import annotations
 
 import re
+import select
 import socket
 import subprocess
 import time
@@ -54,16 +55,23 @@ class ClientCtx:
         self.step("start the client")
         self.program = process.Program(argv, stdin=subprocess.PIPE)
         self.type(NICK)
-        self.listener.settimeout(self.cap(ACCEPT_WAIT))
-        try:
-            sock, _ = self.listener.accept()
-        except TimeoutError:
-            raise Failed(
-                self._gone(f"the client did not connect within {ACCEPT_WAIT:g} s")
-            ) from None
-        self.log.add("server", "accept")
-        self.conn = wire.Peer(sock, "client", self.protocol, self.log)
+        sock = self._accept(self.cap(ACCEPT_WAIT))
+        self.log.add("server", "accept", f"from port {sock.getpeername()[1]}")
+        # The peer is netlab's end: its "send" is what the client gets, "recv" what it sent.
+        self.conn = wire.Peer(sock, "server", self.protocol, self.log)
         return self.conn
+
+    def _accept(self, timeout: float) -> socket.socket:
+        """The client's connection; Failed when it exits or does not connect in time."""
+        assert self.listener is not None and self.program is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.program.alive():
+            if select.select([self.listener], [], [], 0.05)[0]:  # 0.05: also watch it exit
+                return self.listener.accept()[0]
+        if not self.program.alive():
+            status, said = self.program.status, self.program.stderr.last()
+            raise Failed(f"the client exited with status {status} before connecting: {said}")
+        raise Failed(f"the client did not connect within {timeout:g} s")
 
     def _gone(self, what: str) -> str:
         assert self.program is not None

@@ -83,8 +83,9 @@ def leave_reset_burst(ctx: Ctx) -> Verdict:
         after = token("after")
         try:
             for victim in victims:
-                sender.say(token("burst"))
                 victim.reset()
+                for _ in range(3):  # each a chance to hit a reset socket before it is dropped
+                    sender.say(token("burst"))
             sender.say(after)
         except OSError as exc:
             ctx.check_alive()
@@ -166,7 +167,7 @@ def leave_fd_leak(ctx: Ctx) -> Verdict:
             raise Failed(
                 f"after {5 * batch} joined and left: {exc}; open files went from {start} to {now}"
             ) from None
-        leave_politely(ctx, peers)
+        leave_politely(ctx, peers, wait=0.5)  # ten batches must fit in the case's timeout
     deadline = time.monotonic() + CLOSE_WINDOW
     while (now := program.open_files() or 0) > start + 5 and time.monotonic() < deadline:
         time.sleep(0.05)  # polling /proc until the window ends

@@ -44,7 +44,8 @@ def attempt(ctx: Ctx, peer: wire.Peer, nick: str, timeout: float = 3.0) -> tuple
 
 def messages(peer: wire.Peer, start: int = 0) -> list[str]:
     """What ``peer`` received from ``start`` on, cut into messages as its protocol frames."""
-    if peer.protocol == "handout":
+    if peer.protocol == "handout" and b"\n" not in peer.received[start:]:
+        # No line at all: the handout's unframed stream, cut where its client's stamps begin.
         reader = p.HandoutReader()
         return [m.strip() for m in [*reader.feed(bytes(peer.received[start:])), *reader.flush()]]
     return [line.strip("\r") for line in peer.text(start).split("\n")]
@@ -173,6 +174,7 @@ def chat_long(ctx: Ctx) -> Verdict:
     tag = token()
     overhead = len(alice.message("")) - (0 if alice.protocol == "handout" else 1)
     body = (tag + "-" + "0123456789" * 400)[: 4000 - overhead - 1] + "."
+    ctx.barrier(bob, [alice])  # notices still on their way to alice are not a refusal
     mark = len(alice.received)
     alice.say(body)
     ctx.wait(lambda: bob.has(body) or len(alice.received) > mark, RELAY_WAIT)
