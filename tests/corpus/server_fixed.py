@@ -84,22 +84,24 @@ class Server:
                 sock, _ = self.listener.accept()
                 if len(self.clients) >= self.limit:
                     if self.bug != "silent-full":  # BUG when skipped: closed without a word
-                        sock.sendall(b"Server is full. Try again later.\n")
+                        with contextlib.suppress(OSError):
+                            sock.sendall(b"Server is full. Try again later.\n")
                     sock.close()
                     continue
-                self.admit(sock)
+                try:
+                    self.admit(sock)
+                except OSError:
+                    if self.bug == "reset-kills":
+                        raise  # BUG: a join notice hitting a reset socket ends the accept loop
+                    sock.close()  # fixed: a newcomer that went away costs only itself
         except KeyboardInterrupt:
             for client in list(self.clients):
                 self.drop(client, quiet=True)  # fixed: every client gets its FIN
 
     def admit(self, sock):
         sock.settimeout(5)
-        try:
-            sock.sendall(b"NICK")
-            nick = sock.recv(1024).decode("utf-8", "replace").strip()
-        except OSError:
-            sock.close()
-            return
+        sock.sendall(b"NICK")
+        nick = sock.recv(1024).decode("utf-8", "replace").strip()
         sock.settimeout(None)
         reserved = nick if self.bug == "reserved-case" else nick.lower()  # BUG: Admin gets in
         taken = any(c.nick.lower() == nick.lower() for c in self.clients)
