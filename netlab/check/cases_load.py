@@ -20,6 +20,7 @@ BURST_ROUNDS = 3
 BURST_VICTIMS = 8  # with the sender and the observer, 10: the handout's default limit
 SLOW_BYTES = 8 << 20
 SLOW_DELAY = 1.0
+SLOW_WINDOW = 256 << 10
 
 
 def leave_politely(ctx: Ctx, peers: list[wire.Peer], wait: float = 1.0) -> None:
@@ -244,11 +245,19 @@ def slow_reader(ctx: Ctx) -> Verdict:
     count = SLOW_BYTES // size
     pad = "." * (size - len(sender.message(f"{tag}:000000:")) - 1)
     sent_at: list[float] = []
+    seen = _Seen(reader, tag)
+    # At most WINDOW bytes on their way: the delay measured is the server's, not the time a
+    # message spent queued behind 8 MB in the sender's own buffers.
+    window = SLOW_WINDOW // size
+    moved = threading.Condition()
     ctx.step(f"sender sends {SLOW_BYTES >> 20} MB while {stopped.nick} reads nothing")
 
     def send_all() -> None:
         try:
             for seq in range(count):
+                with moved:
+                    if not moved.wait_for(lambda seq=seq: seq - seen.next < window, 5.0):
+                        return  # the reader got nothing more: the main thread reports it
                 sent_at.append(time.monotonic())
                 wire.send_all(sender.sock, sender.message(f"{tag}:{seq:06d}:{pad}"), 5.0)
         except OSError:
@@ -256,10 +265,16 @@ def slow_reader(ctx: Ctx) -> Verdict:
 
     thread = threading.Thread(target=send_all, daemon=True)
     thread.start()
-    seen = _Seen(reader, tag)
     worst = 0.0
+
+    def progress() -> bool:
+        with moved:
+            seen.update()
+            moved.notify()
+        return _late(sent_at, seen.next) > SLOW_DELAY
+
     while seen.next < count:
-        ctx.wait(lambda: seen.update() or _late(sent_at, seen.next) > SLOW_DELAY, 0.2)
+        ctx.wait(progress, 0.2)
         worst = max(worst, seen.worst(sent_at))
         if _late(sent_at, seen.next) > SLOW_DELAY or ctx.remaining() <= 0:
             raise Failed(
