@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -269,6 +270,12 @@ class ClientRun:
 
             yield run_case(case, body)
 
+    def reachable(self) -> None:
+        """The client's program must at least exist (exit status 3 otherwise)."""
+        argv = process.substitute(self.config.command, host=HOST, port="1", file=self.file)
+        if shutil.which(argv[0]) is None:
+            raise process.StartError(f"cannot run {argv[0]!r}: no such program")
+
     def _done(self, ctx: ClientCtx) -> None:
         if self.protocol == "auto" and ctx.protocol != "auto":
             self.protocol = ctx.protocol  # the first handshake told
@@ -302,13 +309,18 @@ def check(config: CheckConfig) -> int:
             print(f"netlab check: --each {config.each!r} matches no file", file=sys.stderr)
             return EXIT_USAGE
     submissions = []
+    unreachable = 0
     for file in files:
-        submission = _run_one(config, file)
-        if submission is None and not config.each:
-            return EXIT_UNREACHABLE
-        if submission is not None:
-            submissions.append(submission)
-    if not submissions:
+        try:
+            submissions.append(_run_one(config, file))
+        except Unreachable as exc:
+            where = config.target or file or ("the client" if config.client else "the server")
+            print(f"netlab check: {where}: could not be reached or started: {exc}", file=sys.stderr)
+            if not config.each:
+                return EXIT_UNREACHABLE
+            unreachable += 1  # the teacher's table still gets its row, every case failed
+            submissions.append(_not_started(config, file, str(exc)))
+    if unreachable == len(files):
         return EXIT_UNREACHABLE
     target = config.target or " ".join(config.command)
     print(report.render(target, submissions, config.format, each=bool(config.each)))
@@ -316,30 +328,39 @@ def check(config: CheckConfig) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _run_one(config: CheckConfig, file: str) -> Submission | None:
+class Unreachable(Exception):
+    """Nothing can be checked: the server cannot be reached or started (exit status 3)."""
+
+
+def _run_one(config: CheckConfig, file: str) -> Submission:
     cases = config.selected()
-    with report.Progress(
-        len(cases), file or config.target or config.command[0], config.progress
-    ) as progress:
-        if config.client:
-            run: ServerRun | ClientRun = ClientRun(config, file)
-        else:
-            run = ServerRun(config, file)
-            try:
-                run.reachable()
-                if run.protocol == "auto":
-                    run.protocol = run.detect()
-            except (process.StartError, OSError) as exc:
-                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-                where = config.target or file or "the server"
-                print(
-                    f"netlab check: {where}: could not be reached or started: {why}",
-                    file=sys.stderr,
-                )
-                return None
-        submission = Submission(file, run.protocol)
+    run: ServerRun | ClientRun = (
+        ClientRun(config, file) if config.client else ServerRun(config, file)
+    )
+    try:
+        run.reachable()
+        if run.protocol == "auto" and isinstance(run, ServerRun):
+            run.protocol = run.detect()
+    except (process.StartError, OSError) as exc:
+        raise Unreachable(
+            exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        ) from None
+    what = file or config.target or config.command[0]
+    submission = Submission(file, run.protocol)
+    with report.Progress(len(cases), what, config.progress) as progress:
         for result in run.cases(cases):
             submission.results.append(result)
             progress.advance(result)
-        submission.protocol = run.protocol
+    submission.protocol = run.protocol
     return submission
+
+
+def _not_started(config: CheckConfig, file: str, why: str) -> Submission:
+    observed = f"could not be started: {why}"
+    results = [
+        Result(
+            c.id, c.section, Outcome.FAIL, c.checks, observed, f"{c.lesson} (see {c.anchor})", 0.0
+        )
+        for c in config.selected()
+    ]
+    return Submission(file, config.protocol, results)
