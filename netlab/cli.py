@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import typer.core
 
 from netlab import __version__
+from netlab.protocol.client_session import Dialect
 
 app = typer.Typer(
     name="netlab",
@@ -59,14 +61,6 @@ class LogFormat(str, Enum):
     json = "json"
 
 
-class WireProtocol(str, Enum):
-    """How simulate's bots and bench's clients speak (docs/scenarios.md, Protocols)."""
-
-    netlab = "netlab"
-    handout = "handout"
-    lines = "lines"
-
-
 @app.command()
 def serve(
     host: str = typer.Option(
@@ -76,19 +70,22 @@ def serve(
     max_clients: int = typer.Option(
         100, min=1, help="Connections served at once; more are told the server is full."
     ),
+    max_per_address: int = typer.Option(
+        16, min=1, help="Connections at once from one non-loopback address (loopback exempt)."
+    ),
     admin_password: Optional[str] = typer.Option(  # noqa: UP045
         None,
         envvar="NETLAB_ADMIN_PASSWORD",
         help="Password for /login (operator rights). Unset: no operators.",
     ),
     handshake_timeout: float = typer.Option(
-        10.0, min=0.1, help="Seconds a new connection has to send its nickname."
+        10.0, help="Seconds from accept within which a nickname must arrive (at least 0.1)."
     ),
     max_line_bytes: int = typer.Option(
         4096, min=64, help="Longest message in bytes; longer ones are refused, never buffered."
     ),
     rate_limit: float = typer.Option(
-        10.0, min=0, help="Messages per second per client (bursts of 2x allowed); 0 turns it off."
+        10.0, help="Messages per second per client (bursts of 2x allowed); 0 turns it off."
     ),
     send_buffer_bytes: int = typer.Option(
         1 << 20,
@@ -108,35 +105,60 @@ def serve(
     ),
 ) -> None:
     """Run the chat server (the handout's protocol, plus everything the handout promises)."""
-    from netlab.server import ServerConfig, run
+    from netlab.server import ConfigError, ServerConfig, run
 
-    config = ServerConfig(
-        host=host,
-        port=port,
-        max_clients=max_clients,
-        admin_password=admin_password or None,
-        handshake_timeout=handshake_timeout,
-        max_line_bytes=max_line_bytes,
-        rate_limit=rate_limit,
-        rate_burst=max(1, int(rate_limit * 2)),
-        send_buffer_bytes=send_buffer_bytes,
-        log_level=log_level.value,
-        log_format=log_format.value,
-        log_file=str(log_file) if log_file else None,
-        console=console,
-    )
+    try:
+        config = ServerConfig(
+            host=host,
+            port=port,
+            max_clients=max_clients,
+            max_per_address=max_per_address,
+            admin_password=admin_password or None,
+            handshake_timeout=handshake_timeout,
+            max_line_bytes=max_line_bytes,
+            rate_limit=rate_limit,
+            send_buffer_bytes=send_buffer_bytes,
+            log_level=log_level.value,
+            log_format=log_format.value,
+            log_file=str(log_file) if log_file else None,
+            console=console,
+        )
+    except ConfigError as error:
+        typer.echo(f"netlab serve: {error}", err=True)
+        raise typer.Exit(2) from None
     raise typer.Exit(run(config))
 
 
 # ---- netlab chat ---------------------------------------------------------------------------
 
 
-class ChatProtocol(str, Enum):
-    netlab = "netlab"
-    handout = "handout"
+class _Command(typer.core.TyperCommand):
+    """A command whose ``--help`` shows no ``<bool>``: a flag takes no value."""
+
+    def get_help_option(self, ctx):  # type: ignore[no-untyped-def]
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
 
 
-@app.command()
+def _one_of(*names: str):  # type: ignore[no-untyped-def]
+    """An option callback that accepts ``names`` only, and says so in plain words (Typer's own
+    check reads "Value error, 'foo' is not one of ...")."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in names:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(names)}")
+        return value
+
+    return check
+
+
+_DIALECTS = tuple(d.value for d in Dialect)
+_DIALECT_METAVAR = "|".join(_DIALECTS)
+
+
+@app.command(cls=_Command)
 def chat(
     host: str = typer.Option("127.0.0.1", help="Server address (a name, IPv4 or IPv6)."),
     port: int = typer.Option(55555, min=1, max=65535, help="Server TCP port."),
@@ -145,32 +167,40 @@ def chat(
         help="Your nickname (1-32 letters, digits, _ or -). Asked for when not given;"
         " in piped mode the first input line is taken.",
     ),
-    protocol: ChatProtocol = typer.Option(
-        ChatProtocol.netlab,
+    protocol: str = typer.Option(
+        Dialect.netlab.value,
+        metavar=_DIALECT_METAVAR,
+        callback=_one_of(*_DIALECTS),
         help="netlab: line protocol with server commands; handout: talk to the handout's"
-        " server as its client.py does.",
+        " server as its client.py does; lines: a plain line relay (ncat --chat).",
     ),
     debug: bool = typer.Option(
-        False, "--debug", help="Log connection events and errors with detail on standard error."
+        False,
+        "--debug",
+        metavar="",
+        help="Log connection events and errors with detail on standard error.",
     ),
 ) -> None:
-    """Chat in the terminal (or, piped, send standard input's lines and print what arrives)."""
+    """Chat in the terminal (or, piped, send standard input's lines and print what arrives).
+
+    Lines you send are paced under the server's rate limit, so a paste arrives whole.
+    """
     from netlab.client import ChatConfig, run
 
-    config = ChatConfig(host=host, port=port, nick=nick, protocol=protocol.value, debug=debug)
+    config = ChatConfig(host=host, port=port, nick=nick, protocol=protocol, debug=debug)
     raise typer.Exit(run(config))
 
 
 # ---- netlab simulate -----------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=_Command)
 def simulate(
-    path: Path = typer.Argument(
-        ...,
-        metavar="PATH",
-        help="A scenario file (.yaml/.yml may be left off: scenarios/demo), or a directory to"
-        " run every scenario in it.",
+    path: Optional[Path] = typer.Argument(  # noqa: UP045
+        None,
+        metavar="SCENARIO",
+        help="A scenario file (.yaml/.yml may be left off: scenarios/demo), a directory to run"
+        " every scenario in it, or a built-in scenario's name (demo; see --list).",
         show_default=False,
     ),
     target: Optional[str] = typer.Option(  # noqa: UP045
@@ -179,14 +209,16 @@ def simulate(
         " netlab serve).",
         show_default=False,
     ),
-    protocol: Optional[WireProtocol] = typer.Option(  # noqa: UP045
+    protocol: Optional[str] = typer.Option(  # noqa: UP045
         None,
+        metavar=_DIALECT_METAVAR,
+        callback=_one_of(*_DIALECTS),
         help="How the bots speak: netlab, handout (the handout's client) or lines (a plain line"
         " chat such as ncat --chat). Default: the scenario's, else netlab.",
         show_default=False,
     ),
     speed: float = typer.Option(
-        1.0, help="Scale every time in the scenario: 2 runs twice as fast."
+        1.0, metavar="FACTOR", help="Scale every time in the scenario: 2 runs twice as fast."
     ),
     seed: Optional[int] = typer.Option(  # noqa: UP045
         None,
@@ -202,24 +234,40 @@ def simulate(
         help="Write every line every bot sent and received, timestamped, to this file.",
         show_default=False,
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the verdict."),
+    html: Optional[Path] = typer.Option(  # noqa: UP045
+        None,
+        "--html",
+        dir_okay=False,
+        metavar="FILE",
+        help="Write one self-contained HTML report (a section per scenario of a directory).",
+        show_default=False,
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print only the verdict."),
+    list_: bool = typer.Option(
+        False,
+        "--list",
+        metavar="",
+        help="List the built-in scenarios (name, bots, duration, what it shows).",
+    ),
 ) -> None:
     """Run scripted chat bots from a YAML scenario; check delivery and latency.
 
     Exit status: 0 all expectations held, 1 one failed, 2 invalid scenario or arguments,
-    3 the target could not be reached.
+    3 the target could not be reached, 130 interrupted (Ctrl-C).
     """
     from netlab.simulate import SimulateConfig, simulate
 
     config = SimulateConfig(
         path=path,
         target=target,
-        protocol=protocol.value if protocol else None,
+        protocol=protocol,
         speed=speed,
         seed=seed,
         report=report,
         transcript=transcript,
         quiet=quiet,
+        list=list_,
+        html=html,
     )
     raise typer.Exit(simulate(config))
 
@@ -246,20 +294,17 @@ def sockets(ctx: typer.Context) -> None:
 # ---- netlab bench --------------------------------------------------------------------------
 
 
-class BenchFormat(str, Enum):
-    table = "table"
-    json = "json"
-
-
-@app.command()
+@app.command(cls=_Command)
 def bench(
     target: Optional[str] = typer.Option(  # noqa: UP045
         None,
         metavar="HOST:PORT",
         help="Server to measure; unset: start a `netlab serve` for the run (rate limit off).",
     ),
-    protocol: WireProtocol = typer.Option(
-        WireProtocol.netlab,
+    protocol: str = typer.Option(
+        Dialect.netlab.value,
+        metavar=_DIALECT_METAVAR,
+        callback=_one_of(*_DIALECTS),
         help="netlab: NICK handshake with a line; handout: bare nickname, as the handout's"
         " client; lines: any line relay with no handshake (ncat --chat).",
     ),
@@ -270,22 +315,52 @@ def bench(
         0.0, min=0, help="Messages per second per sender; 0: as fast as possible."
     ),
     size: int = typer.Option(32, help="Payload bytes per message (27 to 3000)."),
-    output_format: BenchFormat = typer.Option(
-        BenchFormat.table, "--format", help="A table for people or JSON for scripts."
+    join_timeout: float = typer.Option(
+        10.0,
+        metavar="SECONDS",
+        help="Give up joining when no client has got in for this long (exit 1).",
+    ),
+    compare: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        metavar="SERVERS",
+        help="Side by side: start each of netlab,ncat,handout (a comma list) fresh on a free"
+        " port, round after round, and print one table (ratios to the first).",
+    ),
+    rounds: int = typer.Option(5, min=1, help="With --compare: rounds per server."),
+    html: Optional[Path] = typer.Option(  # noqa: UP045
+        None,
+        metavar="FILE",
+        dir_okay=False,
+        help="Also draw the result (or the comparison) as one HTML file.",
+        show_default=False,
+    ),
+    output_format: str = typer.Option(
+        "table",
+        "--format",
+        metavar="table|json",
+        callback=_one_of("table", "json"),
+        help="A table for people or JSON for scripts.",
     ),
 ) -> None:
-    """Measure fan-out: join clients, send, count every copy, report rate, latency and cost."""
+    """Measure fan-out: join clients, send, count every copy, report rate, latency and cost.
+
+    Exit status: 0 all joined, every copy arrived; 1 not, or an error; 2 bad arguments; 130 Ctrl-C.
+    """
     from netlab.bench import BenchConfig, run
 
     config = BenchConfig(
         target=target,
-        protocol=protocol.value,
+        protocol=protocol,
         clients=clients,
         senders=senders,
         messages=messages,
         rate=rate,
         size=size,
-        format=output_format.value,
+        format=output_format,
+        join_timeout=join_timeout,
+        compare=compare,
+        rounds=rounds,
+        html=str(html) if html else None,
     )
     raise typer.Exit(run(config))
 

@@ -130,6 +130,49 @@ def test_lines_match_by_text_with_or_without_a_prefix():
     assert figures(ledger, "carol") == (1, 1, 0, 1)
 
 
+def test_the_ledger_keeps_the_run_over_time():
+    ledger = ledger_of("alice", "bob", "carol")
+    ledger.recipients = True
+    ledger.send("alice", "hi", 0.5)
+    ledger.receive(2, "alice", "hi", 0.502)
+    ledger.depart(3, 4.0)  # carol never got it: lost, at 4.0
+    ledger.finish(5.0)
+    [message] = ledger.messages
+    assert (message.sender, message.text, message.delivered) == ("alice", "hi", 1)
+    assert [(bot, round(ms)) for bot, ms in message.recipients] == [("bob", 2)]
+    assert [list(second) for second in ledger.arrivals] == [[pytest.approx(2.0, abs=1e-3)]]
+    assert ledger.losses == [(4.0, "carol", 1)]
+
+
+def test_the_timeline_is_per_second_and_adds_up():
+    from netlab.sim import timeline
+
+    ledger = ledger_of("alice", "bob", "carol")
+    ledger.origin = 10.0
+    marks = timeline.Marks()
+    for bot in ("alice", "bob", "carol"):
+        marks.add(10.0, bot, "join")
+    for i in range(5):
+        ledger.send("alice", f"m{i}", 10.2 + i * 0.5)  # seconds 0, 0, 1, 1, 2
+        ledger.receive(2, "alice", f"m{i}", 10.25 + i * 0.5)
+    marks.add(11.5, "carol", "drop")
+    ledger.depart(3, 13.5)
+    marks.add(12.0, "bob", "error", "boom")
+    ledger.finish(13.9)
+    found = timeline.build(ledger, marks, 13.9)
+    seconds = found["seconds"]
+    assert [s["t"] for s in seconds] == [0.0, 1.0, 2.0, 3.0]
+    assert [s["sent"] for s in seconds] == [2, 2, 1, 0]
+    assert [s["delivered"] for s in seconds] == [2, 2, 1, 0]
+    assert seconds[0]["latency_ms"]["p50"] == pytest.approx(50.0)
+    assert [s["connected"] for s in seconds] == [3, 2, 2, 2]
+    assert [s["errors"] for s in seconds] == [0, 0, 1, 0]
+    assert [s["lost"] for s in seconds] == [0, 0, 0, 3]  # carol departs: the last 2 in flight
+    assert found["lost"] == [{"t": 3.5, "bot": "carol", "copies": 3}]
+    assert found["events"][3] == {"t": 1.5, "bot": "carol", "kind": "drop", "detail": ""}
+    assert "recipients" not in found["messages"][0] and found["recipients_kept"] is False
+
+
 def test_delivered_plus_lost_is_expected_in_total():
     ledger = ledger_of("a", "b", "c", "d")
     for i in range(50):
@@ -142,6 +185,42 @@ def test_delivered_plus_lost_is_expected_in_total():
     totals = ledger.totals()
     assert totals.expected == totals.delivered + totals.lost == 50 * 3
     assert totals.delivered == 25 * 3 - sum(1 for i in range(0, 50, 2)) + 25  # every other one
+
+
+def test_the_step_table_is_keyed_by_the_scenarios_step_names():
+    from netlab.scenario import ACTIONS, STEP_TYPES
+    from netlab.sim.steps import STEPS
+
+    assert set(STEPS) == set(ACTIONS) == set(STEP_TYPES)
+    assert {name for name, kind in STEPS.items() if kind.reads_lines} == {"expect", "login", "kick"}
+    assert {name for name, kind in STEPS.items() if kind.offline} == {"join", "wait"}
+
+
+def test_the_report_reads_plain_results():
+    """The summary and the JSON come from data a test can write by hand: no bot, no ledger."""
+    import json
+
+    from netlab import report
+    from netlab.bots import BotResult, RunResult, Snapshot, Tally
+
+    scenario = parse({"name": "plain", "bots": [{"nick": "a", "script": [{"do": "join"}]}]})
+    tally = Tally(sent=2, delivered=3, lost=1)
+    tally.latencies_ms.extend([1.0, 2.0, 3.0])
+    bots = [
+        BotResult("a", None, tally, ended="left"),
+        BotResult("b", None, Tally(), errors=["boom"], kicked_by="a"),
+    ]
+    result = RunResult(
+        scenario, "netlab", "[::1]:5", False, 1.5, bots, Tally.merged([tally]), [Snapshot(1, [])]
+    )
+    verdicts = report.evaluate(result)
+    document = json.loads(json.dumps(report.build(result, verdicts)))
+    assert document["totals"]["latency_ms"] == {"p50": 2.0, "p95": 3.0, "p99": 3.0, "max": 3.0}
+    assert [bot["outcome"] for bot in document["bots"]] == ["left", "kicked by a"]
+    assert document["passed"] is False and document["totals"]["errors"] == 1
+    text = "\n".join(block for _, block in report.summary(result, verdicts))
+    assert "plain: 2 bots, netlab protocol, [::1]:5, 1.5s" in text
+    assert "b: boom" in text
 
 
 # ---- against real servers -------------------------------------------------------------------
@@ -205,12 +284,23 @@ async def test_netlab_protocol_commands_kicks_drops_and_refusals(server_factory)
     assert [bot.errors for bot in result.bots] == [[], [], [], []]
     assert bots["spammer"].kicked_by == "op"
     assert bots["late"].refused.startswith("Server is full (3/3 clients)")
-    ledger = result.ledger
-    assert (ledger.tally("dropper").delivered, ledger.tally("dropper").lost) == (3, 0)
-    assert ledger.tally("op").delivered == 2  # "spam spam" and "back"
-    assert ledger.tally("op").sent == 2
-    totals = ledger.totals()
+    dropper, op = bots["dropper"].tally, bots["op"].tally
+    assert (dropper.delivered, dropper.lost) == (3, 0)
+    assert op.delivered == 2  # "spam spam" and "back"
+    assert op.sent == 2
+    totals = result.totals
     assert totals.lost == 0 and totals.expected == totals.delivered
+    # The same run over time, as the report's timeline has it.
+    timeline = result.timeline
+    seconds = timeline["seconds"]
+    assert sum(s["sent"] for s in seconds) == totals.sent == len(timeline["messages"])
+    assert sum(s["delivered"] for s in seconds) == totals.delivered
+    kinds = [(e["bot"], e["kind"]) for e in timeline["events"]]
+    assert ("late", "refused") in kinds and ("spammer", "kick") in kinds
+    assert kinds.count(("dropper", "join")) == 2 and ("dropper", "drop") in kinds
+    assert max(s["connected"] for s in seconds) == 3
+    back = next(m for m in timeline["messages"] if m["text"] == "back")
+    assert back["sender"] == "dropper" and [r["bot"] for r in back["recipients"]] == ["op"]
 
 
 @pytest.mark.timeout(60)
@@ -298,12 +388,12 @@ async def test_lines_protocol_against_a_line_relay():
         for writer in list(relay.writers):
             writer.close()
         await server.wait_closed()
-    totals = result.ledger.totals()
+    totals = result.totals
     assert [bot.errors for bot in result.bots] == [[]] * 6
     assert totals.sent > 20
     assert totals.expected > 80
     assert totals.lost == 0 and totals.delivered == totals.expected
-    assert result.ledger.tally("talker").sent == 1  # the /who
+    assert result.bot("talker").tally.sent == 1  # the /who
 
 
 @pytest.fixture
@@ -337,7 +427,7 @@ async def test_handout_protocol_against_the_handouts_server(handout_server):
     scenario = load(Path(__file__).resolve().parent.parent / "scenarios" / "handout.yaml")
     simulation = Simulation(scenario, "127.0.0.1", handout_server, "handout", speed=2.0)
     result = await asyncio.wait_for(simulation.run(), 40)
-    totals = result.ledger.totals()
+    totals = result.totals
     assert [bot.errors for bot in result.bots] == [[]] * 4
     assert totals.sent == 7
     assert totals.lost == 0 and totals.delivered == totals.expected == 13
@@ -375,7 +465,7 @@ async def test_a_kicked_bots_remaining_steps_are_skipped_without_error(server):
     bots = by_nick(result)
     assert bots["victim"].kicked_by == "op"
     assert [bot.errors for bot in result.bots] == [[], []]
-    assert result.ledger.tally("victim").sent == 0
+    assert result.bot("victim").tally.sent == 0
 
 
 @pytest.mark.timeout(30)
@@ -411,3 +501,28 @@ async def test_a_reconnect_refused_every_time_is_an_error():
     assert result.bots[0].errors == [
         "join: refused: Nickname 'a' is already taken. Choose a different one."
     ]
+
+
+@pytest.mark.timeout(60)
+async def test_a_refusal_expected_but_not_met_is_one_error_not_a_cascade(server):
+    """The demo against a server with room (issue 12): zoe is let in though she expects to be
+    refused; that is her one error, and her later join still works."""
+    document = {
+        "name": "t",
+        "bots": [
+            {
+                "nick": "zoe",
+                "script": [
+                    {"do": "join", "outcome": "refused"},
+                    {"after": "0.2s", "do": "join"},
+                    {"do": "say", "text": "in at last"},
+                ],
+            },
+            {"nick": "yan", "script": [{"do": "join"}, {"do": "wait", "for": "1s"}]},
+        ],
+    }
+    result = await run_scenario(document, *server.address, "netlab")
+    zoe = result.bot("zoe")
+    assert zoe.errors == ["join: expected to be refused, but was connected"]
+    assert zoe.tally.sent == 1 and result.bot("yan").tally.delivered == 1
+    assert zoe.refused is None and result.bot("yan").errors == []

@@ -1,0 +1,155 @@
+"""Framing: a byte stream into messages, for each way a peer may cut it.
+
+* ``LineDecoder``: ``\\n`` or ``\\r\\n`` terminated lines (line clients, netlab serve);
+* ``ChunkDecoder``: the handout client's one message per ``send()``, no terminator;
+* ``HandoutReader``: what the handout's *server* relays, with no framing at all.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from netlab.protocol.texts import ENCODING
+
+
+def decode(data: bytes) -> str:
+    """Bytes from the wire as text: broken UTF-8 becomes U+FFFD, never an exception."""
+    return data.decode(ENCODING, errors="replace")
+
+
+def encode_line(text: str) -> bytes:
+    return (text + "\n").encode(ENCODING)
+
+
+# -- events ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One complete message: a line of a line client, or a receive of a handout client."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class LineTooLong:
+    """A line over the limit was discarded (up to and including its newline)."""
+
+    limit: int
+
+
+Event = Line | LineTooLong
+
+
+# -- framing -----------------------------------------------------------------------------
+
+
+class LineDecoder:
+    """Splits a byte stream into ``\\n`` or ``\\r\\n`` terminated lines.
+
+    The result does not depend on how the stream was split into chunks. A line longer than
+    ``max_line_bytes`` (without its terminator) is reported once as ``LineTooLong`` and skipped
+    up to its newline, so memory stays bounded by the limit whatever the peer sends.
+    """
+
+    def __init__(self, max_line_bytes: int = 4096) -> None:
+        self.max_line_bytes = max_line_bytes
+        self._buffer = bytearray()
+        self._discarding = False
+
+    def feed(self, data: bytes) -> list[Event]:
+        buffer = self._buffer
+        buffer += data
+        events: list[Event] = []
+        start = 0
+        limit = self.max_line_bytes
+        while (end := buffer.find(b"\n", start)) >= 0:
+            stop = end - 1 if end > start and buffer[end - 1] == 0x0D else end
+            if self._discarding:
+                self._discarding = False
+            elif stop - start > limit:
+                events.append(LineTooLong(limit))
+            else:
+                events.append(Line(decode(buffer[start:stop])))
+            start = end + 1
+        if start:
+            del buffer[:start]
+        # A trailing CR may be the first half of CRLF: it does not count against the limit yet.
+        pending = len(buffer) - (1 if buffer.endswith(b"\r") else 0)
+        if pending > limit:
+            if not self._discarding:
+                events.append(LineTooLong(limit))
+                self._discarding = True
+            buffer.clear()
+        return events
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for an incomplete line."""
+        return len(self._buffer)
+
+
+_LINE_BREAK = re.compile(r"\r?\n|\r")
+
+
+class ChunkDecoder:
+    """The handout's framing: each receive is one message, sent with no terminator.
+
+    Text that a client does put on separate lines is taken as separate messages. A UTF-8
+    sequence cut between two receives is joined again rather than garbled.
+    """
+
+    def __init__(self, max_line_bytes: int = 4096) -> None:
+        self.max_line_bytes = max_line_bytes
+        self._utf8 = codecs.getincrementaldecoder(ENCODING)(errors="replace")
+
+    def feed(self, data: bytes) -> list[Event]:
+        if len(data) > self.max_line_bytes:
+            self._utf8.reset()
+            return [LineTooLong(self.max_line_bytes)]
+        text = self._utf8.decode(data)
+        return [Line(part) for part in _LINE_BREAK.split(text) if part]
+
+
+Framing = Literal["line", "handout"]
+"""How a registered server-side connection frames its messages."""
+
+
+HANDOUT_RECV_SIZE = 1024
+"""The handout server relays each ``recv(1024)`` as it came."""
+
+_HANDOUT_BOUNDARY = re.compile(
+    r"(?=\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] )"  # a message formatted by the handout client
+    r"|(?<=joined the chat!)|(?<=left the chat\.)|(?<=Connected to server!)"  # notices
+    r"|\r?\n"
+)
+
+
+class HandoutReader:
+    """Splits what the handout's server sends into messages.
+
+    That server has no framing: two messages may arrive in one receive, and a message longer
+    than its 1024-byte receive arrives in parts. Messages are cut where one formatted by the
+    handout's client begins, after its notices and at newlines. A receive of exactly 1024 bytes
+    may be continued by the next one, so its last piece is held until more arrives or
+    ``flush`` is called.
+    """
+
+    def __init__(self) -> None:
+        self._utf8 = codecs.getincrementaldecoder(ENCODING)(errors="replace")
+        self._held = ""
+
+    def feed(self, data: bytes) -> list[str]:
+        text = self._held + self._utf8.decode(data)
+        self._held = ""
+        parts = [p for p in _HANDOUT_BOUNDARY.split(text) if p]
+        if len(data) >= HANDOUT_RECV_SIZE and parts:
+            self._held = parts.pop()
+        return parts
+
+    def flush(self) -> list[str]:
+        held, self._held = self._held, ""
+        return [held] if held else []

@@ -1,0 +1,1 @@
+"""The parts of ``netlab serve`` (``netlab/server.py`` is the command's entry module)."""

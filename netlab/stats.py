@@ -1,0 +1,24 @@
+"""Percentiles, one way for every report: nearest rank, as load tools report them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def percentile(ordered: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted, non-empty samples."""
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
+
+
+def percentiles(values: Sequence[float], digits: int = 2) -> dict[str, float | None]:
+    """p50/p95/p99/max, rounded to ``digits``; None for each without values."""
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None}
+    ordered = sorted(values)
+    return {
+        "p50": round(percentile(ordered, 0.50), digits),
+        "p95": round(percentile(ordered, 0.95), digits),
+        "p99": round(percentile(ordered, 0.99), digits),
+        "max": round(ordered[-1], digits),
+    }
