@@ -20,9 +20,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-import psutil
-
-from netlab import sockwatch
+from netlab.procstat import ProcessWatch, listening_pid
+from netlab.sockets.config import Conn, SocketsConfig
+from netlab.sockets.kernel import read_table
 
 STDERR_LINES = 3  # quoted when a server dies mid-case
 
@@ -50,12 +50,11 @@ def substitute(args: Sequence[str], **values: str) -> list[str]:
     return out
 
 
-def tcp_sockets(port: int, states: frozenset[str]) -> list[sockwatch.Conn]:
+def tcp_sockets(port: int, states: frozenset[str]) -> list[Conn]:
     """The kernel's TCP sockets with ``port`` at either end, in ``states``."""
-    config = sockwatch.SocketsConfig(port=port, states=states)
-    return [
-        conn for proto in ("tcp", "tcp6") for conn in sockwatch._read_kernel_table(proto, config)
-    ]
+    config = SocketsConfig(port=port, states=states)
+    # netlab sockets' own reader: netlink sock_diag, the port filter run in the kernel.
+    return [conn for proto in ("tcp", "tcp6") for conn in read_table(proto, config)]
 
 
 def server_side(port: int, state: str) -> int:
@@ -108,7 +107,7 @@ class Program:
             )
         except OSError as exc:
             raise StartError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from None
-        self.ps = psutil.Process(self.proc.pid)
+        self.watch = ProcessWatch(self.proc.pid)  # CPU, open files, threads (procstat)
 
     @property
     def pid(self) -> int:
@@ -121,20 +120,14 @@ class Program:
     def status(self) -> int | None:
         return self.proc.poll()
 
-    def _tree(self) -> list[psutil.Process]:
-        try:
-            return [self.ps, *self.ps.children(recursive=True)]
-        except psutil.Error:
-            return []
+    def watch_listener(self, host: str, port: int) -> None:
+        """Watch the process that listens, when it is not the one started (a wrapper's child)."""
+        pid = listening_pid(host, port)
+        if pid is not None and pid != self.proc.pid:
+            self.watch = ProcessWatch(pid)
 
     def cpu_seconds(self) -> float:
-        """User and system CPU of the process and its children (a wrapper's child counts)."""
-        total = 0.0
-        for proc in self._tree():
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                total += times.user + times.system
-        return total
+        return self.watch.cpu_seconds() or 0.0
 
     def cpu_percent(self, window: float) -> float:
         """Its CPU use over the next ``window`` seconds, in % of one core."""
@@ -143,17 +136,11 @@ class Program:
         return 100.0 * (self.cpu_seconds() - start) / (time.monotonic() - began)
 
     def open_files(self) -> int | None:
-        """File descriptors of the process (sockets included), summed over its tree."""
-        try:
-            return sum(proc.num_fds() for proc in self._tree())
-        except psutil.Error:
-            return None
+        """Its file descriptors, sockets included (None once it is gone)."""
+        return self.watch.open_files()
 
     def threads(self) -> int | None:
-        try:
-            return sum(proc.num_threads() for proc in self._tree())
-        except psutil.Error:
-            return None
+        return self.watch.threads()
 
     def wait_exit(self, timeout: float) -> bool:
         try:
@@ -187,6 +174,7 @@ def start_server(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server_side(port, "LISTEN"):
+            program.watch_listener(host, port)
             return program, port
         if not program.alive():
             why = (

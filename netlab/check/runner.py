@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from netlab import net
 from netlab.check import process, report, wire
 from netlab.check.cases_client import ClientCtx
 from netlab.check.ctx import Ctx, Options
@@ -88,11 +89,10 @@ class CheckConfig:
 
 
 def parse_target(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--target {text!r} is not HOST:PORT (e.g. 127.0.0.1:55555)")
-    return host, int(port)
+    try:
+        return net.parse_address(text)
+    except ValueError as exc:
+        raise UsageError(f"--target: {exc}") from None
 
 
 # -- running -------------------------------------------------------------------------------

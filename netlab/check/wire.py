@@ -14,16 +14,15 @@ import contextlib
 import select
 import selectors
 import socket
-import struct
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from netlab import net
 from netlab import protocol as p
 
 MAX_LOG_ENTRIES = 400
 PREVIEW = 160  # characters of data kept per log entry
-_LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 class WireLog:
@@ -123,9 +122,7 @@ class Peer:
         """An abrupt close: SO_LINGER 0 makes the kernel send RST instead of FIN."""
         if self.closed:
             return
-        with contextlib.suppress(OSError):
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-        self.sock.close()
+        net.reset(self.sock)
         self.closed = self.eof = True
         self.log.add(self.name, "RST")
 
