@@ -75,6 +75,30 @@ def test_a_server_that_cannot_start_exits_3() -> None:
     assert len(run.err.strip().splitlines()) == 1
 
 
+DIES_AFTER_ONE = """
+import socket, sys
+listener = socket.create_server((sys.argv[1], int(sys.argv[2])))
+client, _ = listener.accept()
+client.send(b"NICK")
+client.recv(1024)
+sys.exit("boom: one client was enough")
+"""
+
+
+def test_a_server_that_dies_mid_case_is_named_with_its_step_and_stderr() -> None:
+    run = netlab_check(
+        "--format", "json", "--cases", "chat.broadcast", "--cases", "chat.burst",
+        "--", PY, "-c", DIES_AFTER_ONE, "{host}", "{port}",
+    )  # fmt: skip
+    assert run.status == 1
+    for case in run.json()["cases"]:  # a fresh server for each case: both die the same way
+        assert case["outcome"] == "fail"
+        assert case["observed"].startswith(
+            "the server exited with status 1 at step 1 (alice joins)"
+        )
+        assert "its last stderr lines: boom: one client was enough" in case["observed"]
+
+
 def test_a_target_nothing_listens_on_exits_3() -> None:
     run = netlab_check("--target", f"127.0.0.1:{free_port()}")
     assert run.status == 3

@@ -94,7 +94,7 @@ class ClientCtx:
         if self.protocol == "handout":
             conn.send((p.joined(NICK) + p.CONNECTED).encode())
         else:
-            conn.send(p.encode_line(f"{p.CONNECTED} 1 online: you. Type /help for commands."))
+            conn.send(p.encode_line(p.welcome_line(1, [])))
         return conn
 
     def type(self, line: str) -> None:
@@ -255,7 +255,7 @@ def client_exit_command(ctx: ClientCtx) -> Verdict:
     ctx.wait(lambda: conn.eof or said_bye() or not program.alive(), 3.0)
     if said_bye() and not conn.eof:  # a compatible server closes on the leaving message
         if leaving is None:
-            conn.send(p.encode_line("Bye!"))
+            conn.send(p.encode_line(p.BYE))
         conn.close()
     ended = program.wait_exit(max(0.0, began + 3.0 - time.monotonic()))
     if not ended:

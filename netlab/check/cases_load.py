@@ -11,7 +11,7 @@ import time
 
 from netlab.check import process, wire
 from netlab.check.cases_server import RELAY_WAIT, attempt
-from netlab.check.ctx import PROMPT_WAIT, Ctx, ServerDied, left_notices, names, token
+from netlab.check.ctx import DEATH_GRACE, PROMPT_WAIT, Ctx, ServerDied, left_notices, names, token
 from netlab.check.model import Failed, Needs, Outcome, Skipped, SkipReason, Verdict
 
 CPU_LIMIT = 20.0  # % of one core over the 2 s window
@@ -89,7 +89,7 @@ def leave_reset_burst(ctx: Ctx) -> Verdict:
                     sender.say(token("burst"))
             sender.say(after)
         except OSError as exc:
-            ctx.check_alive()
+            ctx.check_alive(DEATH_GRACE)
             raise Failed(
                 f"{where}: the server dropped the sender ({exc.strerror or exc})"
             ) from None

@@ -10,7 +10,7 @@ import time
 
 from netlab import protocol as p
 from netlab.check import wire
-from netlab.check.ctx import PROMPT_WAIT, Ctx, names, token
+from netlab.check.ctx import DEATH_GRACE, PROMPT_WAIT, Ctx, names, token
 from netlab.check.model import Failed, Outcome, Skipped, SkipReason, Verdict
 
 RELAY_WAIT = 3.0
@@ -34,10 +34,10 @@ def attempt(ctx: Ctx, peer: wire.Peer, nick: str, timeout: float = 3.0) -> tuple
     try:
         wire.handshake(peer, nick, others, ctx.cap(timeout))
     except wire.Refused as refused:
-        ctx.check_alive()
+        ctx.check_alive(0.0 if refused.text else DEATH_GRACE)  # a word: refused, not dead
         return "refused", refused.text
     except TimeoutError:
-        ctx.check_alive()
+        ctx.check_alive(DEATH_GRACE)
         return "silent", peer.text().strip()
     return "admitted", peer.text().strip()
 

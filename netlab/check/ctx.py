@@ -14,6 +14,7 @@ from netlab.check.process import Program
 
 PROMPT_WAIT = 2.0  # the issue's "within 2 s" for the prompt, and how long a probe waits
 JOIN_WAIT = 3.0
+DEATH_GRACE = 0.3
 
 
 class ServerDied(Failed):
@@ -48,7 +49,11 @@ class Ctx:
         self.step_label = label
         self.check_alive()
 
-    def check_alive(self) -> None:
+    def check_alive(self, grace: float = 0.0) -> None:
+        """ServerDied when the server has exited. After a symptom (a close, a refusal) give it
+        ``grace`` seconds: its sockets close while it exits, a moment before it has exited."""
+        if self.program is not None and grace:
+            self.program.wait_exit(grace)
         if self.program is not None and not self.program.alive():
             raise ServerDied(
                 f"the server exited with status {self.program.status} at step {self.step_no}"
@@ -76,7 +81,7 @@ class Ctx:
                 self.host, self.port, name, self.protocol, self.log, max(0.1, self.remaining())
             )
         except OSError as exc:
-            self.check_alive()
+            self.check_alive(DEATH_GRACE)
             raise Failed(f"{name} could not connect: {exc.strerror or exc}") from None
         self.peers.append(peer)
         return peer
@@ -86,14 +91,15 @@ class Ctx:
         try:
             wire.handshake(peer, nick, others, self.cap(timeout))
         except wire.Refused as refused:
-            self.check_alive()
+            self.check_alive(DEATH_GRACE)
             said = f"said {refused.text!r}" if refused.text else "said nothing"
             raise Failed(f"{nick} was not admitted: the server {said} and closed") from None
         except TimeoutError as exc:
-            self.check_alive()
+            self.check_alive(DEATH_GRACE)
             raise Failed(f"{nick} could not join: {exc}") from None
 
     def join(self, name: str) -> wire.Peer:
+        self.step(f"{self.nick(name)} joins")
         peer = self.connect(name)
         self.handshake(peer, self.nick(name))
         return peer
@@ -115,6 +121,7 @@ class Ctx:
     def until(self, done: Callable[[], bool], timeout: float, what: str) -> None:
         """Like ``wait``, but not getting there is the case's failure, said as ``what``."""
         if not self.wait(done, timeout):
+            self.check_alive(DEATH_GRACE)
             cut = " (the case's --timeout)" if self.remaining() <= 0 else ""
             raise Failed(f"{what} within {timeout:g} s{cut}")
 

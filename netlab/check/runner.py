@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netlab import net
+from netlab import protocol as p
 from netlab.check import process, report, wire
 from netlab.check.cases_client import ClientCtx
 from netlab.check.ctx import Ctx, Options
@@ -159,7 +160,7 @@ def _died(ctx: Any) -> str:
     if check is None:
         return ""
     try:
-        check()
+        check(0.3)
     except Failed as exc:
         return str(exc)
     return ""
@@ -239,12 +240,13 @@ def detect_protocol(host: str, port: int) -> str:
     nickname with one, tells a netlab server from the handout's."""
     peer = wire.Peer.connect(host, port, "probe", "netlab", wire.WireLog(), 3.0)
     try:
-        wire.wait([peer], lambda: len(peer.received) >= 4 or peer.eof, 2.0)
-        if bytes(peer.received[:4]) != b"NICK":
+        wire.wait([peer], lambda: len(peer.received) >= len(p.PROMPT) or peer.eof, 2.0)
+        if bytes(peer.received[: len(p.PROMPT)]) != p.PROMPT:
             return "lines"
-        peer.send(b"netlabprobe\n")
-        wire.wait([peer], lambda: b"Connected to server!" in peer.received or peer.eof, 2.0)
-        at = peer.received.find(b"Connected to server!")
+        peer.send(p.encode_line("netlabprobe"))
+        connected = p.CONNECTED.encode()
+        wire.wait([peer], lambda: connected in peer.received or peer.eof, 2.0)
+        at = peer.received.find(connected)
         wire.wait([peer], lambda: b"\n" in peer.received[at:], 0.5)
         return "netlab" if at >= 0 and b"\n" in peer.received[at:] else "handout"
     finally:
