@@ -403,8 +403,9 @@ def check(
 ) -> None:
     """Grade a chat server (or client) on named cases: the lab's classic bugs, explained.
 
-    Exit status: 0 no case failed, 1 one failed, 2 bad arguments, 3 the server could not be
-    reached or started. docs/check.md explains every case.
+    Exit status: 0 no case failed, 1 one failed, 2 bad arguments, 3 not reached or started.
+
+    docs/check.md explains every case.
     """
     from netlab.check import CheckConfig
     from netlab.check import check as run_check
