@@ -138,20 +138,16 @@ def _sent(ctx: ClientCtx, text: str) -> str:
     mark = len(conn.received)
     ctx.step(f"type {text!r}")
     ctx.type(text)
-    tag = text.split()[0]
-    if not ctx.wait(
-        lambda: (
-            conn.has(tag, mark)
-            and (
-                conn.protocol == "handout"
-                or conn.has(b"\n", conn.received.find(tag.encode(), mark))
-            )
-        ),
-        REPLY_WAIT,
-    ):
+    tag = text.split()[0].encode()
+
+    def arrived() -> bool:  # a receive under handout; a whole line under a line protocol
+        at = conn.received.find(tag, mark)
+        return at >= 0 and (conn.protocol == "handout" or conn.has(b"\n", at))
+
+    if not ctx.wait(arrived, REPLY_WAIT):
         raise Failed(ctx._gone(f"the server did not get {text!r} within {REPLY_WAIT:g} s"))
     got = conn.text(mark)
-    line = next(part for part in got.split("\n") if tag in part)
+    line = next(part for part in got.split("\n") if tag.decode() in part)
     return line.strip()
 
 

@@ -148,11 +148,10 @@ def _judge(case: Case, ctx: Any) -> Verdict:
         died = _died(ctx)
         why = died or f"at step {ctx.step_no} ({ctx.step_label}) the connection failed: {exc}"
         return Verdict(Outcome.FAIL, why)
-    except Exception as exc:  # netlab's own failure, never the student's
-        return Verdict(
-            (_died(ctx) and Outcome.FAIL) or Outcome.ERROR,
-            _died(ctx) or f"netlab check failed: {exc!r}",
-        )
+    except Exception as exc:  # netlab's own failure, never the student's...
+        if died := _died(ctx):  # ...unless the server died under it
+            return Verdict(Outcome.FAIL, died)
+        return Verdict(Outcome.ERROR, f"netlab check failed: {exc!r}")
 
 
 def _died(ctx: Any) -> str:
