@@ -190,7 +190,7 @@ def client_timestamp(ctx: ClientCtx) -> Verdict:
     if re.search(r"\d\d:\d\d", shown):
         return Verdict(
             Outcome.PASS,
-            f"the server stamps; the client printed {shown!r}",
+            f"printed {shown!r}, with a time",
             "the message is shown with its time",
         )
     return Verdict(

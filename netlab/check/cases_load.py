@@ -154,7 +154,7 @@ def _cpu_verdict(percent: float, when: str) -> Verdict:
 
 def leave_fd_leak(ctx: Ctx) -> Verdict:
     program = ctx.need(Needs.PROCESS)
-    start = program.open_files()
+    start, threads = program.open_files(), program.threads()
     if start is None:
         raise Skipped(SkipReason.PROCESS, "its open files cannot be read")
     for batch in range(10):
@@ -173,9 +173,14 @@ def leave_fd_leak(ctx: Ctx) -> Verdict:
     while (now := program.open_files() or 0) > start + 5 and time.monotonic() < deadline:
         time.sleep(0.05)  # polling /proc until the window ends
     observed = f"open files {start} before, {now} after 50 clients joined and left"
+    observed += f" (threads {_known(threads)} before, {_known(program.threads())} after)"
     if now > start + 5:
         raise Failed(observed)
     return Verdict(Outcome.PASS, observed)
+
+
+def _known(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 # -- limits ---------------------------------------------------------------------------------
