@@ -365,6 +365,67 @@ def bench(
     raise typer.Exit(run(config))
 
 
+# ---- netlab check --------------------------------------------------------------------------
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def check(
+    command: Optional[list[str]] = typer.Argument(  # noqa: UP045
+        None,
+        metavar="-- CMD ARGS...",
+        help="The program to check, started by netlab with {host}, {port} (and {file}) put in.",
+        show_default=False,
+    ),
+    target: Optional[str] = typer.Option(  # noqa: UP045
+        None, metavar="HOST:PORT", help="A server already running (process cases are skipped)."
+    ),
+    protocol: str = typer.Option(
+        "handout", help="handout (the lab's), netlab, lines, or auto (told by the first bytes)."
+    ),
+    client: bool = typer.Option(
+        False, "--client", help="Check a client: netlab plays the server and runs CMD."
+    ),
+    each: Optional[str] = typer.Option(  # noqa: UP045
+        None, metavar="GLOB", help="Run CMD once per matching file ({file}): a row per file."
+    ),
+    cases: Optional[list[str]] = typer.Option(  # noqa: UP045
+        None, "--cases", metavar="PATTERN", help="Only cases whose id matches (glob; repeatable)."
+    ),
+    list_cases: bool = typer.Option(False, "--list", help="List every case and exit."),
+    timeout: float = typer.Option(10.0, help="Seconds each case may take."),
+    output_format: str = typer.Option("table", "--format", help="table, json or junit."),
+    kick_command: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        metavar="TEMPLATE",
+        help="How an operator kicks on that server, e.g. '/login secret;/kick {nick}'.",
+    ),
+    limit_probe: int = typer.Option(64, help="Connect at most this many to find the limit."),
+) -> None:
+    """Grade a chat server (or client) on named cases: the lab's classic bugs, explained.
+
+    Exit status: 0 no case failed, 1 one failed, 2 bad arguments, 3 not reached or started.
+
+    docs/check.md explains every case.
+    """
+    from netlab.check import CheckConfig
+    from netlab.check import check as run_check
+
+    config = CheckConfig(
+        target=target,
+        protocol=protocol,
+        client=client,
+        each=each,
+        cases=tuple(cases or ()),
+        list_cases=list_cases,
+        timeout=timeout,
+        format=output_format,
+        kick_command=kick_command,
+        limit_probe=limit_probe,
+        command=tuple(command or ()),
+    )
+    raise typer.Exit(run_check(config))
+
+
 def main() -> None:
     """The Typer app; the ``netlab`` command starts in ``netlab.__main__``."""
     app()
