@@ -67,6 +67,21 @@ class WireProtocol(str, Enum):
     lines = "lines"
 
 
+def _cluster_option(ctx: typer.Context, param: typer.CallbackParam, value):
+    """--redis and --cluster checked before the server starts (netlab.cluster says why)."""
+    from netlab import cluster
+
+    try:
+        if param.name == "redis" and value is not None:
+            cluster.check_redis_url(value)
+            cluster.load_redis()
+        elif param.name == "cluster":
+            cluster.check_cluster_name(value)
+    except cluster.ClusterError as error:
+        raise typer.BadParameter(str(error)) from None
+    return value
+
+
 @app.command()
 def serve(
     host: str = typer.Option(
@@ -106,6 +121,18 @@ def serve(
         help="Operator console on standard input (default: when it is a terminal).",
         show_default=False,
     ),
+    redis: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        metavar="redis://HOST:PORT/DB",
+        callback=_cluster_option,
+        help="Share one chat with every server on this Redis (pip install 'netlab[cluster]').",
+    ),
+    cluster: str = typer.Option(
+        "netlab", callback=_cluster_option, help="The chat's name on that Redis."
+    ),
+    node_timeout: float = typer.Option(
+        10.0, min=0.5, help="Seconds within which a dead server's users are announced as left."
+    ),
 ) -> None:
     """Run the chat server (the handout's protocol, plus everything the handout promises)."""
     from netlab.server import ServerConfig, run
@@ -123,6 +150,9 @@ def serve(
         log_format=log_format.value,
         log_file=str(log_file) if log_file else None,
         console=console,
+        redis=redis,
+        cluster=cluster,
+        node_timeout=node_timeout,
     )
     raise typer.Exit(run(config))
 

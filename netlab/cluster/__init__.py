@@ -55,21 +55,21 @@ def check_redis_url(url: str) -> str:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as error:
-        raise ClusterError(f"--redis {url!r}: {error}") from None
+        raise ClusterError(f"{url!r}: {error} (expected redis://HOST:PORT/DB)") from None
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        raise ClusterError(f"--redis {url!r}: expected redis://HOST:PORT/DB")
+        raise ClusterError(f"{url!r} is not redis://HOST:PORT/DB")
     if port == 0:
-        raise ClusterError(f"--redis {url!r}: port 0 is not a Redis port")
+        raise ClusterError(f"{url!r}: port 0 is not a Redis port")
     db = parts.path.strip("/")
     if db and not db.isdigit():
-        raise ClusterError(f"--redis {url!r}: the database must be a number (redis://HOST:PORT/0)")
+        raise ClusterError(f"{url!r}: the database must be a number (redis://HOST:PORT/0)")
     return url
 
 
 def check_cluster_name(name: str) -> str:
     if not _CLUSTER_NAME.fullmatch(name):
         raise ClusterError(
-            f"--cluster {name!r}: use 1-64 letters, digits, '.', '_' or '-' (it names Redis keys)"
+            f"{name!r}: use 1-64 letters, digits, '.', '_' or '-' (it names Redis keys)"
         )
     return name
 

@@ -73,6 +73,7 @@ class RedisLink:
         backoff: tuple[float, float] = (0.1, 2.0),
     ) -> None:
         self.url = url
+        self.cluster = cluster
         self.keys = Keys(cluster)
         self.server_id = server_id
         self.backoff = backoff
@@ -206,7 +207,7 @@ class RedisLink:
             self._down_since = None
             self.on_up()
         elif not self._ever_up:
-            log.info("joined the cluster %r on Redis at %s", self.keys.prefix, redact(self.url))
+            log.info("joined the cluster %r on Redis at %s", self.cluster, redact(self.url))
         self._ever_up = True
 
     # -- the two loops that run while connected --

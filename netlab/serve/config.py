@@ -46,6 +46,12 @@ class ServerConfig:
     """The operator console on standard input; None: when standard input is a terminal."""
     status_file: bool = True
     banner: bool = True
+    redis: str | None = None
+    """``redis://HOST:PORT/DB``: share one chat with the other servers on it (netlab.cluster)."""
+    cluster: str = "netlab"
+    """The chat's name on that Redis: the servers with one name share one chat."""
+    node_timeout: float = 10.0
+    """Seconds within which a dead server's users are announced as left by the others."""
 
     def __post_init__(self) -> None:
         if self.rate_burst is None:
