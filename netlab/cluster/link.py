@@ -70,7 +70,7 @@ class RedisLink:
         url: str,
         cluster: str,
         server_id: str,
-        backoff: tuple[float, float] = (0.1, 2.0),
+        backoff: tuple[float, float] = (0.05, 0.5),
     ) -> None:
         self.url = url
         self.cluster = cluster
