@@ -67,21 +67,6 @@ class WireProtocol(str, Enum):
     lines = "lines"
 
 
-def _cluster_option(ctx: typer.Context, param: typer.CallbackParam, value):
-    """--redis and --cluster checked before the server starts (netlab.cluster says why)."""
-    from netlab import cluster
-
-    try:
-        if param.name == "redis" and value is not None:
-            cluster.check_redis_url(value)
-            cluster.load_redis()
-        elif param.name == "cluster":
-            cluster.check_cluster_name(value)
-    except cluster.ClusterError as error:
-        raise typer.BadParameter(str(error)) from None
-    return value
-
-
 @app.command()
 def serve(
     host: str = typer.Option(
@@ -91,19 +76,22 @@ def serve(
     max_clients: int = typer.Option(
         100, min=1, help="Connections served at once; more are told the server is full."
     ),
+    max_per_address: int = typer.Option(
+        16, min=1, help="Connections at once from one non-loopback address (loopback exempt)."
+    ),
     admin_password: Optional[str] = typer.Option(  # noqa: UP045
         None,
         envvar="NETLAB_ADMIN_PASSWORD",
         help="Password for /login (operator rights). Unset: no operators.",
     ),
     handshake_timeout: float = typer.Option(
-        10.0, min=0.1, help="Seconds a new connection has to send its nickname."
+        10.0, help="Seconds from accept within which a nickname must arrive (at least 0.1)."
     ),
     max_line_bytes: int = typer.Option(
         4096, min=64, help="Longest message in bytes; longer ones are refused, never buffered."
     ),
     rate_limit: float = typer.Option(
-        10.0, min=0, help="Messages per second per client (bursts of 2x allowed); 0 turns it off."
+        10.0, help="Messages per second per client (bursts of 2x allowed); 0 turns it off."
     ),
     send_buffer_bytes: int = typer.Option(
         1 << 20,
@@ -124,36 +112,38 @@ def serve(
     redis: Optional[str] = typer.Option(  # noqa: UP045
         None,
         metavar="redis://HOST:PORT/DB",
-        callback=_cluster_option,
         help="Share one chat with every server on this Redis (pip install 'netlab[cluster]').",
     ),
-    cluster: str = typer.Option(
-        "netlab", callback=_cluster_option, help="The chat's name on that Redis."
-    ),
+    cluster: str = typer.Option("netlab", help="The chat's name on that Redis."),
     node_timeout: float = typer.Option(
         10.0, min=0.5, help="Seconds within which a dead server's users are announced as left."
     ),
 ) -> None:
     """Run the chat server (the handout's protocol, plus everything the handout promises)."""
-    from netlab.server import ServerConfig, run
+    from netlab.server import ConfigError, ServerConfig, run
 
-    config = ServerConfig(
-        host=host,
-        port=port,
-        max_clients=max_clients,
-        admin_password=admin_password or None,
-        handshake_timeout=handshake_timeout,
-        max_line_bytes=max_line_bytes,
-        rate_limit=rate_limit,
-        send_buffer_bytes=send_buffer_bytes,
-        log_level=log_level.value,
-        log_format=log_format.value,
-        log_file=str(log_file) if log_file else None,
-        console=console,
-        redis=redis,
-        cluster=cluster,
-        node_timeout=node_timeout,
-    )
+    try:
+        config = ServerConfig(
+            host=host,
+            port=port,
+            max_clients=max_clients,
+            max_per_address=max_per_address,
+            admin_password=admin_password or None,
+            handshake_timeout=handshake_timeout,
+            max_line_bytes=max_line_bytes,
+            rate_limit=rate_limit,
+            send_buffer_bytes=send_buffer_bytes,
+            log_level=log_level.value,
+            log_format=log_format.value,
+            log_file=str(log_file) if log_file else None,
+            console=console,
+            redis=redis,
+            cluster=cluster,
+            node_timeout=node_timeout,
+        )
+    except ConfigError as error:
+        typer.echo(f"netlab serve: {error}", err=True)
+        raise typer.Exit(2) from None
     raise typer.Exit(run(config))
 
 

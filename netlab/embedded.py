@@ -17,9 +17,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
+
+from netlab.serve.config import ServerConfig
 
 # server.BANNER with the address taken apart; IPv6 comes in brackets.
 _BANNER = re.compile(r"^netlab serve listening on \[?([^\]\s]+?)\]?:(\d+)\s*$")
@@ -73,14 +75,25 @@ class ServerProcess:
         return self.proc.returncode
 
 
+def child_options(config: ServerConfig) -> list[str]:
+    """The options that give a child ``config``, but for where it listens and its console
+    (``start`` sets those: ``--port 0`` and no console)."""
+    return replace(config, host=ServerConfig.host, port=ServerConfig.port, console=None).arguments()
+
+
 def start(
-    options: Sequence[str] = (),
+    options: Sequence[str] | ServerConfig = (),
     host: str = "127.0.0.1",
     log_file: IO[bytes] | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 20.0,
 ) -> ServerProcess:
-    """Start ``netlab serve --port 0 OPTIONS`` and wait until it says where it listens."""
+    """Start ``netlab serve --port 0 OPTIONS`` and wait until it says where it listens.
+
+    ``options`` is a ``ServerConfig`` (its host is where the child listens) or the options as
+    strings."""
+    if isinstance(options, ServerConfig):
+        host, options = options.host, child_options(options)
     log = log_file if log_file is not None else tempfile.TemporaryFile()  # noqa: SIM115
     proc = subprocess.Popen(
         [*serve_command(), "--host", host, "--port", "0", "--no-console", *options],
@@ -106,7 +119,7 @@ def start(
 
 
 @contextlib.contextmanager
-def running(options: Sequence[str] = (), **kwargs) -> Iterator[ServerProcess]:
+def running(options: Sequence[str] | ServerConfig = (), **kwargs) -> Iterator[ServerProcess]:
     """``start`` for the length of a ``with`` block; stopped (SIGTERM) after it."""
     server = start(options, **kwargs)
     try:

@@ -8,6 +8,8 @@ import pytest
 from helpers import ServerProcess, start_server
 from hypothesis import settings
 
+from netlab.serve.config import ServerConfig
+
 # A loaded 2-core CI machine must not turn a slow example into a failure.
 settings.register_profile("netlab", deadline=None)
 settings.load_profile("netlab")
@@ -18,10 +20,14 @@ def server_factory(tmp_path) -> Iterator[Callable[..., ServerProcess]]:
     """Start servers with any ``netlab serve`` options; all are stopped after the test."""
     started: list[ServerProcess] = []
 
-    def start(*args: str, host: str = "127.0.0.1", env: dict | None = None) -> ServerProcess:
-        server = start_server(
-            *args, host=host, log_path=tmp_path / f"serve-{len(started)}.log", env=env
-        )
+    def start(
+        *args: str,
+        config: ServerConfig | None = None,
+        host: str = "127.0.0.1",
+        env: dict | None = None,
+    ) -> ServerProcess:
+        log_path = tmp_path / f"serve-{len(started)}.log"
+        server = start_server(*args, config=config, host=host, log_path=log_path, env=env)
         started.append(server)
         return server
 
@@ -34,4 +40,4 @@ def server_factory(tmp_path) -> Iterator[Callable[..., ServerProcess]]:
 @pytest.fixture
 def server(server_factory) -> ServerProcess:
     """A ``netlab serve`` with default options but no rate limit worth hitting in tests."""
-    return server_factory("--admin-password", "secret")
+    return server_factory(config=ServerConfig(admin_password="secret"))

@@ -6,19 +6,32 @@ fixed sleep.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import socket
 import struct
 import sys
+import termios
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from netlab import embedded
+from netlab.serve.config import ServerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-HANDOUT = ROOT.parent / "shared" / "handout"
+
+
+def _handout() -> Path:
+    """``../shared/handout`` beside the checkout, or beside a folder above it (a worktree)."""
+    for folder in ROOT.parents:
+        if (folder / "shared" / "handout").is_dir():
+            return folder / "shared" / "handout"
+    return ROOT.parent / "shared" / "handout"
+
+
+HANDOUT = _handout()
 NETLAB = [sys.executable, "-m", "netlab"]
 
 
@@ -65,10 +78,19 @@ class ServerProcess(embedded.ServerProcess):
         return peer
 
 
-def start_server(*args: str, host: str = "127.0.0.1", log_path: Path, env: dict | None = None):
-    """Start ``netlab serve --port 0 ARGS``; its log goes to ``log_path``."""
+def start_server(
+    *args: str,
+    config: ServerConfig | None = None,
+    host: str = "127.0.0.1",
+    log_path: Path,
+    env: dict | None = None,
+):
+    """Start ``netlab serve --port 0 ARGS`` (or the child of ``config``, its options built by
+    ``ServerConfig.arguments``); its log goes to ``log_path``."""
     log_file = open(log_path, "w+b")  # noqa: SIM115 (closed by the fixture)
-    server = embedded.start(args, host=host, log_file=log_file, env={**os.environ, **(env or {})})
+    options = config if config is not None else args
+    environment = {**os.environ, **(env or {})}
+    server = embedded.start(options, host=host, log_file=log_file, env=environment)
     return ServerProcess(server.proc, server.host, server.port, server.log_file)
 
 
@@ -93,6 +115,14 @@ class ChatPeer:
 
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)
+
+    def wait_acknowledged(self, timeout: float = 5.0) -> None:
+        """Until the peer's kernel has acknowledged every byte sent (the send queue is empty)."""
+        deadline = time.monotonic() + timeout
+        while fcntl.ioctl(self.sock, termios.TIOCOUTQ, b"\0\0\0\0") != b"\0\0\0\0":
+            if time.monotonic() > deadline:
+                raise Timeout("the peer never acknowledged what was sent")
+            time.sleep(0.001)
 
     def say(self, text: str) -> None:
         self.sock.sendall(text.encode() + b"\n")

@@ -134,27 +134,44 @@ def test_msg_reaches_a_user_on_another_server(three):
 
 
 def test_kick_mute_and_ban_act_on_users_of_any_server(redis, tmp_path):
-    # A cluster of its own: the ban is of 127.0.0.1, where every test client comes from.
-    with cluster_of(redis, 3, tmp_path, "bans") as (s1, s2, s3):
-        with s1.connect("op") as op, s2.connect("ivy") as ivy, s3.connect("jon") as jon:
-            op.expect(p.joined("jon"))
-            op.say("/login secret")
-            op.expect(p.NOW_OPERATOR)
-            op.say("/mute jon")
-            jon.expect("muted by op")
-            jon.say("can you hear me")
-            assert jon.expect("muted") == p.MUTED
-            op.say("/unmute jon")
-            jon.expect("unmuted by op")
-            op.say("/kick ivy be nice")
-            assert p.you_were_kicked("op", "be nice") in ivy.read_until_closed()
-            jon.expect(p.kicked_notice("ivy", "op", "be nice"))
-            op.say("/ban jon")
-            jon.read_until_closed()
-        # The ban holds on every server of the cluster.
+    # A cluster of its own, so that its ban stays out of the other tests.
+    with (
+        cluster_of(redis, 3, tmp_path, "bans") as (s1, s2, s3),
+        s1.connect("op") as op,
+        s2.connect("ivy") as ivy,
+        s3.connect("jon") as jon,
+        s2.connect("lee") as lee,
+    ):
+        op.expect(p.joined("lee"))
+        op.say("/login secret")
+        op.expect(p.NOW_OPERATOR)
+        op.say("/mute jon")
+        jon.expect("muted by op")
+        jon.say("can you hear me")
+        assert jon.expect("muted") == p.MUTED
+        op.say("/unmute jon")
+        jon.expect("unmuted by op")
+        op.say("/kick ivy be nice")
+        assert p.you_were_kicked("op", "be nice") in ivy.read_until_closed()
+        jon.expect(p.kicked_notice("ivy", "op", "be nice"))
+        op.say("/ban jon")
+        op.expect(p.banned_by_nick("jon"))
+        jon.read_until_closed()
+        # One Redis orders it all: lee's server had the ban before jon's server kicked him.
+        lee.expect(p.kicked_notice("jon", "op", "banned"))
+        # From loopback the ban is of the nickname (and its look-alikes), on every server.
         for server in (s2, s3):
             with ChatPeer.connect(server.host, server.port) as again:
-                assert "banned" in " ".join(again.read_until_closed()).lower()
+                again.recv_exact(4)
+                again.send_raw("j\u043en\n".encode())  # a Cyrillic о
+                assert again.readline() == p.BANNED
+        with s3.connect("kay") as kay:
+            op.say("/unban jon")
+            op.expect(p.unbanned("jon", "nick"))
+            op.say("lifted")  # published after the unban: once kay has it, s3 has both
+            kay.expect("lifted")
+            with s3.connect("jon"):  # lifted on the other servers too
+                pass
 
 
 def said(peer: ChatPeer, mark: str) -> list[str]:

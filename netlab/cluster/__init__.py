@@ -55,23 +55,37 @@ def check_redis_url(url: str) -> str:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as error:
-        raise ClusterError(f"{url!r}: {error} (expected redis://HOST:PORT/DB)") from None
+        raise ClusterError(f"--redis {url!r}: {error} (expected redis://HOST:PORT/DB)") from None
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        raise ClusterError(f"{url!r} is not redis://HOST:PORT/DB")
+        raise ClusterError(f"--redis {url!r} is not redis://HOST:PORT/DB")
     if port == 0:
-        raise ClusterError(f"{url!r}: port 0 is not a Redis port")
+        raise ClusterError(f"--redis {url!r}: port 0 is not a Redis port")
     db = parts.path.strip("/")
     if db and not db.isdigit():
-        raise ClusterError(f"{url!r}: the database must be a number (redis://HOST:PORT/0)")
+        raise ClusterError(f"--redis {url!r}: the database must be a number (redis://HOST:PORT/0)")
     return url
 
 
 def check_cluster_name(name: str) -> str:
     if not _CLUSTER_NAME.fullmatch(name):
         raise ClusterError(
-            f"{name!r}: use 1-64 letters, digits, '.', '_' or '-' (it names Redis keys)"
+            f"--cluster {name!r}: use 1-64 letters, digits, '.', '_' or '-' (it names Redis keys)"
         )
     return name
+
+
+MIN_NODE_TIMEOUT = 0.5
+
+
+def check_options(url: str, name: str, node_timeout: float) -> None:
+    """The cluster options of ``netlab serve``, and the client library they need."""
+    check_redis_url(url)
+    check_cluster_name(name)
+    if node_timeout < MIN_NODE_TIMEOUT:
+        raise ClusterError(
+            f"--node-timeout must be at least {MIN_NODE_TIMEOUT:g} s, not {node_timeout:g}"
+        )
+    load_redis()
 
 
 def redact(url: str) -> str:

@@ -55,6 +55,10 @@ class Keys:
     def nick(self, key: str) -> str:
         return self.nick_prefix + key
 
+    def mark(self, skeleton: str) -> str:
+        """A confusable skeleton's key: look-alike nicknames meet on it."""
+        return self.prefix + "mark:" + skeleton
+
     def node(self, server_id: str) -> str:
         return self.node_prefix + server_id
 
@@ -126,8 +130,7 @@ class RedisLink:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await asyncio.wait({self._task}, timeout=3)
         await _close_quietly(self.redis)
         with contextlib.suppress(*ERRORS):
             self.sync.close()
@@ -169,7 +172,7 @@ class RedisLink:
             finally:
                 for task in tasks:
                     task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await _stop(tasks)
                 await _close_quietly(pubsub)
             errors = [t.exception() for t in done if not t.cancelled() and t.exception()]
             error = errors[0] if errors else ConnectionError("the subscription ended")
@@ -249,6 +252,20 @@ class RedisLink:
                     pipe.publish(channel, payload)
                 await pipe.execute()
             self._sending = False
+
+
+async def _stop(tasks: list[asyncio.Task]) -> None:
+    """Cancel ``tasks`` and wait for them, a little: redis-py can take a cancellation that
+    arrives during a command for its own and carry on, so a second one may be needed."""
+    for _ in range(3):
+        for task in tasks:
+            task.cancel()
+        _, pending = await asyncio.wait(tasks, timeout=0.5)
+        if not pending:
+            break
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: the supervisor reports the first one itself
 
 
 async def _close_quietly(closable: object) -> None:

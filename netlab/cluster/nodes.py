@@ -23,6 +23,7 @@ import time
 from netlab.cluster import scripts
 from netlab.cluster.link import ERRORS, RedisLink
 from netlab.cluster.redis_presence import RedisPresence, decode, encode
+from netlab.serve.presence import Member
 
 log = logging.getLogger("netlab.serve")
 
@@ -72,18 +73,18 @@ class NodeWatch:
                 if users is not None:
                     log.info("server %s stopped beating: its %d users left", server, len(users))
 
-    async def reap(self, server: str) -> list | None:
+    async def reap(self, server: str) -> list[Member] | None:
         """Free ``server``'s nicknames when this caller wins it; announce its users."""
         flat = await self._reap(
             keys=[self.keys.nodes, self.keys.node(server), self.keys.users(server)],
-            args=[server, self.keys.nick_prefix],
+            args=[server],
         )
         if flat is None:
             return None
-        users = [[key, json.loads(value)] for key, value in zip(flat[::2], flat[1::2], strict=True)]
-        self.link.publish("gone", {"server": server, "users": users})
-        self.presence.gone(server, users)
-        return users
+        members = [decode(server, json.loads(entry)["m"]) for entry in flat[1::2]]
+        self.link.publish("gone", {"server": server, "users": [encode(m) for m in members]})
+        self.presence.gone(server, members)
+        return members
 
     async def close(self) -> None:
         """Leave the cluster now: the others announce this server's users as left."""
@@ -100,19 +101,21 @@ class NodeWatch:
 
     async def resync(self) -> None:
         self.reclaim()
-        redis, keys = self.link.redis, self.keys
+        redis, keys, presence = self.link.redis, self.keys, self.presence
         servers = [s for s in await redis.smembers(keys.nodes) if s != self.server_id]
         async with redis.pipeline(transaction=False) as pipe:
             for server in servers:
                 pipe.hgetall(keys.users(server))
-            pipe.smembers(keys.bans)
+            pipe.hkeys(keys.bans)
             *held, bans = await pipe.execute()
-        everyone = dict(self.presence.local)
+        for server in {m.origin.server for m in presence.members()} - {self.server_id}:
+            presence.forget(server)  # Redis says who is there now
         for server, users in zip(servers, held, strict=True):
-            for key, value in users.items():
-                everyone.setdefault(key, decode(server, json.loads(value)))
-        self.presence.everyone = everyone
-        self.presence.banned |= set(bans)
+            for entry in users.values():
+                presence.put(decode(server, json.loads(entry)["m"]))
+        for ban in bans:
+            kind, _, value = ban.partition(":")
+            presence.replica.ban(kind, value)  # type: ignore[arg-type]
         if self._connected_once:
             self._reap_after = time.monotonic() + self.node_timeout
         self._connected_once = True
@@ -125,30 +128,25 @@ class NodeWatch:
         users_key = keys.users(self.server_id)
         local = list(presence.local.items())
         with sync.pipeline(transaction=False) as pipe:
-            for key, value in sync.hgetall(users_key).items():
-                if key not in presence.local:  # left during the outage
-                    conn = json.loads(value)[1]
+            for key, entry in sync.hgetall(users_key).items():
+                conn = json.loads(entry)["m"][1]
+                if presence.local.get(key) is None or presence.local[key].origin.conn != conn:
+                    # left during the outage
                     presence.release_script(
-                        keys=[keys.nick(key), users_key],
-                        args=[presence.owner(conn), key],
-                        client=pipe,
+                        keys=[users_key], args=[presence.owner(conn), key, str(conn)], client=pipe
                     )
             pipe.sadd(keys.nodes, self.server_id)
             pipe.set(keys.node(self.server_id), str(time.time()), px=self.ttl_ms)
-            if presence.banned:
-                pipe.sadd(keys.bans, *presence.banned)
-            for key, member in local:
-                presence.claim_script(
-                    keys=[keys.nick(key), users_key],
-                    args=[presence.owner(member.origin.conn), key, json.dumps(encode(member))],
-                    client=pipe,
-                )
+            for kind, value in presence.bans():
+                pipe.hset(keys.bans, f"{kind}:{value}", "1")
+            for _, member in local:
+                presence.claim_script(**presence.claim_arguments(member), client=pipe)
             results = pipe.execute()
-        for (key, member), won in zip(local, results[len(results) - len(local) :], strict=True):
-            if not won:
+        for (key, member), held in zip(local, results[len(results) - len(local) :], strict=True):
+            if held is not None:
                 del presence.local[key]
-                presence.everyone.pop(key, None)
+                presence.replica.release(member.nick, member.origin)
                 log.warning("%s: the nickname was taken on another server meanwhile", member.nick)
                 presence.on_conflict(member)
-        users = [[key, encode(member)] for key, member in presence.local.items()]
+        users = [encode(member) for member in presence.local.values()]
         sync.publish(keys.channel, json.dumps({"o": self.server_id, "k": "node", "users": users}))

@@ -7,10 +7,9 @@ import socket
 import uuid
 from typing import TYPE_CHECKING
 
-from netlab import cluster
 from netlab.cluster import redact
 from netlab.serve.config import ServerConfig
-from netlab.serve.lifecycle import ServeError, Server
+from netlab.serve.lifecycle import Server
 
 if TYPE_CHECKING:
     from netlab.cluster.node import ClusterNode
@@ -52,14 +51,9 @@ class ClusteredServer(Server):
 
 
 async def serve(config: ServerConfig) -> None:
-    """Like ``netlab.server.serve``, in the cluster ``config.cluster`` on ``config.redis``."""
-    try:
-        cluster.check_redis_url(config.redis or "")
-        cluster.check_cluster_name(config.cluster)
-        cluster.load_redis()
-    except cluster.ClusterError as error:
-        raise ServeError(f"cannot join the cluster: {error}") from None
-    from netlab.cluster.node import ClusterNode  # imports redis: only once it is known to be there
+    """Like ``netlab.server.serve``, in the cluster ``config.cluster`` on ``config.redis``
+    (ServerConfig has checked both, and that the redis package is there)."""
+    from netlab.cluster.node import ClusterNode
 
     node = ClusterNode(config.redis, config.cluster, server_id(), config.node_timeout)
     server = ClusteredServer(config, node)

@@ -73,6 +73,15 @@ def server_full(current: int, maximum: int) -> str:
     return f"Server is full ({current}/{maximum} clients). Try again later."
 
 
+def too_many_from(host: str, limit: int) -> str:
+    return f"Too many connections from {host} (at most {limit} at once). Try again later."
+
+
+def nick_looks_like(nick: str, other: str) -> str:
+    """Refused: ``nick`` is confusable with ``other``, who is online (Unicode TS #39)."""
+    return f"Nickname '{nick}' looks like '{other}', who is online. Choose a different one."
+
+
 def nick_taken(nick: str) -> str:
     return f"Nickname '{nick}' is already taken. Choose a different one."
 
@@ -196,3 +205,175 @@ def parse_kicked(line: str) -> tuple[str, str] | None:
 def is_welcome(line: str) -> bool:
     """The line that says a nickname was accepted (netlab's and the handout's server)."""
     return line.startswith(CONNECTED)
+
+
+# -- replies to one client (the server writes these through the functions below) ----------
+
+FLOODED = "Disconnected for flooding."
+BYE = "Bye!"
+NO_OPERATORS = "This server has no operators (no admin password set)."
+NOW_OPERATOR = "You are now an operator."
+WRONG_PASSWORD = "Wrong password."
+WELCOME_NAMES = 10
+"""How many names the welcome line spells out: listing everyone to every newcomer is O(N^2)."""
+_SLOW_DOWN = "Slow down: over "
+_THROTTLED = "Too many wrong passwords"
+_USAGE = "Usage: "
+_NO_SUCH_USER = "No such user: "
+_PERMISSION_DENIED = "Permission denied: "
+_KNOWN_AS = re.compile(r"You are now known as (\S+)\.")
+_ONLINE = re.compile(r"(\d+) online: (.*)", re.DOTALL)
+
+
+def plural(count: int, word: str) -> str:
+    """``1 client``, ``2 clients``."""
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def line_too_long(limit: int) -> str:
+    return f"Line too long (over {limit} bytes): not sent."
+
+
+def slow_down(rate: float) -> str:
+    return f"{_SLOW_DOWN}{rate:g} messages a second, messages are dropped."
+
+
+def unknown_command(name: str) -> str:
+    return f"Unknown command /{name}. Type /help for the list."
+
+
+def permission_denied(name: str) -> str:
+    return f"{_PERMISSION_DENIED}/{name} is for operators (see /login)."
+
+
+def usage(text: str) -> str:
+    return f"{_USAGE}{text}"
+
+
+def no_such_user(nick: str) -> str:
+    return f"{_NO_SUCH_USER}{nick}."
+
+
+def now_known_as(nick: str) -> str:
+    return f"You are now known as {nick}."
+
+
+def you_were_muted(by: str, muted: bool = True) -> str:
+    return f"You have been {'muted' if muted else 'unmuted'} by {by}."
+
+
+def is_muted_now(nick: str, muted: bool = True) -> str:
+    """The operator's confirmation of ``/mute`` or ``/unmute``."""
+    return f"{nick} is {'muted' if muted else 'unmuted'}."
+
+
+def banned_by_nick(nick: str) -> str:
+    """``/ban`` of a loopback client: the whole lab shares that address, so the nickname is
+    banned (and its look-alikes)."""
+    return f"{nick} is banned by nickname (and look-alikes): loopback is everyone's address."
+
+
+def banned_address(nick: str, host: str) -> str:
+    return f"{nick} is banned: address {host} is refused."
+
+
+def unbanned(value: str, kind: str) -> str:
+    return f"Ban lifted: {value} ({'nickname' if kind == 'nick' else 'address'})."
+
+
+def no_ban(value: str) -> str:
+    return f"No ban on {value}."
+
+
+def ban_list(bans: Sequence[tuple[str, str]]) -> str:
+    """``/bans``: ``Bans: bob (nickname), 10.0.0.5 (address)``."""
+    if not bans:
+        return "No bans."
+    kinds = {"nick": "nickname", "address": "address"}
+    return "Bans: " + ", ".join(f"{value} ({kinds[kind]})" for kind, value in bans)
+
+
+def login_throttled(seconds: float) -> str:
+    """Too many wrong passwords from this address: ``/login`` is refused for a while."""
+    return f"{_THROTTLED}: /login is refused for {math.ceil(seconds)} s."
+
+
+def kicked_done(nick: str) -> str:
+    """The console's confirmation of a kick (the console is not in the room to see the notice)."""
+    return f"{nick} kicked."
+
+
+def help_line(usages: Sequence[str]) -> str:
+    return "Commands: " + " | ".join(usages)
+
+
+NOBODY_ONLINE = "nobody online"
+
+
+def online(names: Sequence[str], count: int | None = None) -> str:
+    """``/who``'s answer: ``3 online: alice, bob, carol`` (bare names: scripts split them);
+    ``nobody online`` for the console of an empty room."""
+    if not names and not count:
+        return NOBODY_ONLINE
+    return f"{len(names) if count is None else count} online: " + ", ".join(names)
+
+
+def welcome(count: int, others: Sequence[str]) -> str:
+    """The line a newcomer gets: ``count`` people online with it, ``others`` the first few of
+    the rest, in order of arrival."""
+    shown = ", ".join(others)
+    if count - 1 > len(others):
+        shown += f" and {count - 1 - len(others)} more"
+    return f"{CONNECTED} {count} online" + (f": you, {shown}." if others else ": you.")
+
+
+def welcome_line(count: int, others: Sequence[str]) -> str:
+    return welcome(count, others) + " Type /help for commands."
+
+
+# -- recognisers for clients --
+
+
+def parse_online(line: str) -> tuple[int, list[str]] | None:
+    """``(count, names)`` from ``/who``'s answer, else None."""
+    m = _ONLINE.fullmatch(line)
+    if m is None:
+        return None
+    names = m.group(2).split(", ") if m.group(2) else []
+    return int(m.group(1)), names
+
+
+def parse_now_known_as(line: str) -> str | None:
+    """The new nickname when ``line`` confirms a ``/nick``, else None."""
+    m = _KNOWN_AS.fullmatch(line)
+    return m.group(1) if m else None
+
+
+def login_result(line: str) -> bool | None:
+    """True when ``line`` grants operator rights, False when it refuses them, None when it is
+    no answer to ``/login``."""
+    if line.startswith(NOW_OPERATOR):
+        return True
+    if line.startswith((WRONG_PASSWORD, NO_OPERATORS, _THROTTLED)):
+        return False
+    return None
+
+
+def is_command_error(line: str) -> bool:
+    """A refusal of a command: no such user, not an operator, wrong usage."""
+    return line.startswith((_NO_SUCH_USER, _PERMISSION_DENIED, _USAGE))
+
+
+def is_slow_down(data: str | bytes) -> bool:
+    """The rate limit's warning is in ``data`` (a line, or raw bytes read)."""
+    if isinstance(data, bytes):
+        return _SLOW_DOWN.encode(ENCODING) in data
+    return _SLOW_DOWN in data
+
+
+# -- the operator console (standard output of netlab serve) --
+
+CONSOLE_HELLO = (
+    "Operator console: /help for the commands (/who, /kick NICK [reason], /ban, /mute,"
+    " /say TEXT, /shutdown ...); plain text is said to everyone as operator."
+)

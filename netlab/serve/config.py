@@ -9,6 +9,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+RATE_LIMIT_MAX = 1_000_000.0
+"""The highest ``--rate-limit`` (a million messages a second is no limit at all)."""
+
+
+class ConfigError(ValueError):
+    """An option's value cannot be served; the message is one line naming the option."""
+
 
 def burst_for(rate_limit: float) -> int:
     """The rate limit's burst: twice the rate, at least one (the one rule, CLI and code)."""
@@ -20,6 +27,9 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 55555
     max_clients: int = 100
+    max_per_address: int = 16
+    """Connections at once from one non-loopback address (loopback is exempt: the lab runs
+    there)."""
     admin_password: str | None = None
     handshake_timeout: float = 10.0
     """Seconds from accept within which a nickname must have arrived (a total deadline)."""
@@ -54,8 +64,33 @@ class ServerConfig:
     """Seconds within which a dead server's users are announced as left by the others."""
 
     def __post_init__(self) -> None:
+        self._check()
         if self.rate_burst is None:
             self.rate_burst = burst_for(self.rate_limit)
+
+    def _check(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"--{_option(f.name)} must be a finite number, not {value}")
+        if self.handshake_timeout < 0.1:
+            raise ConfigError(
+                f"--handshake-timeout must be at least 0.1 s, not {self.handshake_timeout:g}"
+            )
+        if self.rate_limit < 0:
+            raise ConfigError(f"--rate-limit must be 0 (off) or more, not {self.rate_limit:g}")
+        if self.redis is not None:
+            from netlab import cluster  # light: the redis package is only looked for
+
+            try:
+                cluster.check_options(self.redis, self.cluster, self.node_timeout)
+            except cluster.ClusterError as error:
+                raise ConfigError(str(error)) from None
+        if self.rate_limit > RATE_LIMIT_MAX:
+            raise ConfigError(
+                f"--rate-limit must be at most {RATE_LIMIT_MAX:g} messages a second"
+                f" (0 turns it off), not {self.rate_limit:g}"
+            )
 
     def arguments(self) -> list[str]:
         """The ``netlab serve`` options that give a child this configuration: every field
@@ -68,12 +103,16 @@ class ServerConfig:
                 continue
             if f.name == "rate_burst" and value == burst_for(self.rate_limit):
                 continue
-            option = "--" + f.name.replace("_", "-")
+            option = "--" + _option(f.name)
             if isinstance(value, bool):
                 args.append(option if value else "--no-" + option[2:])
             else:
                 args += [option, repr(value) if isinstance(value, float) else str(value)]
         return args
+
+
+def _option(name: str) -> str:
+    return name.replace("_", "-")
 
 
 _NOT_OPTIONS = frozenset(
