@@ -3,8 +3,9 @@
 A writer process stands in for an ideal server: it has the copies ready (netlab-formatted chat
 lines with the bench's payload) and pushes them to every connection with ``sendall``, C speed,
 ``--lines`` copies per write, round-robin over the connections. The bench side is the very code
-of ``netlab bench`` (``BenchClient.count`` and the probes' latency sampling) in one uvloop
-process. Whatever it reaches is the most a ``netlab bench`` run can report on this machine.
+of ``netlab bench`` (``BenchClient.count`` in ``netlab/loadgen/counter.py`` and the probes'
+latency sampling) in one uvloop process. Whatever it reaches is the most a ``netlab bench``
+run can report on this machine.
 
     python bench/ceiling.py                      # 200 connections, 1, 16, 64 and 256 lines a write
     python bench/ceiling.py --connections 200 --copies 2000000 --lines 64
@@ -21,8 +22,9 @@ import sys
 import time
 
 from netlab import aio
-from netlab import bench as b
 from netlab import protocol as p
+from netlab.loadgen import config as b
+from netlab.loadgen import counter, run
 
 
 def copy_line(sender: int, seq: int, kind: str) -> bytes:
@@ -48,17 +50,17 @@ def writer(port: int, connections: int, copies: int, lines: int, stride: int) ->
 async def count(connections: int, copies: int, lines: int) -> tuple[float, int]:
     loop = asyncio.get_running_loop()
     config = b.BenchConfig(clients=connections)
-    bench = b.Bench(config, time.perf_counter_ns())
+    bench = counter.Bench(config, time.perf_counter_ns())
     per_socket = copies // connections // lines * lines
     bench.expected = per_socket * connections
     bench.measuring = True
-    probes = min(b.PROBES, connections)
-    stride = b.timed_stride(per_socket, probes)
+    probes = min(run.PROBES, connections)
+    stride = run.timed_stride(per_socket, probes)
     made = 0
 
-    def factory() -> b.BenchClient:
+    def factory() -> counter.BenchClient:
         nonlocal made
-        client = b.BenchClient(bench, made, "x", None, probe=made < probes)
+        client = counter.BenchClient(bench, made, "x", None, probe=made < probes)
         client.counting = True
         made += 1
         return client

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import typer.core
 
 from netlab import __version__
+from netlab.protocol.client_session import Dialect
 
 app = typer.Typer(
     name="netlab",
@@ -150,12 +152,33 @@ def serve(
 # ---- netlab chat ---------------------------------------------------------------------------
 
 
-class ChatProtocol(str, Enum):
-    netlab = "netlab"
-    handout = "handout"
+class _Command(typer.core.TyperCommand):
+    """A command whose ``--help`` shows no ``<bool>``: a flag takes no value."""
+
+    def get_help_option(self, ctx):  # type: ignore[no-untyped-def]
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
 
 
-@app.command()
+def _one_of(*names: str):  # type: ignore[no-untyped-def]
+    """An option callback that accepts ``names`` only, and says so in plain words (Typer's own
+    check reads "Value error, 'foo' is not one of ...")."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in names:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(names)}")
+        return value
+
+    return check
+
+
+_DIALECTS = tuple(d.value for d in Dialect)
+_DIALECT_METAVAR = "|".join(_DIALECTS)
+
+
+@app.command(cls=_Command)
 def chat(
     host: str = typer.Option("127.0.0.1", help="Server address (a name, IPv4 or IPv6)."),
     port: int = typer.Option(55555, min=1, max=65535, help="Server TCP port."),
@@ -164,19 +187,27 @@ def chat(
         help="Your nickname (1-32 letters, digits, _ or -). Asked for when not given;"
         " in piped mode the first input line is taken.",
     ),
-    protocol: ChatProtocol = typer.Option(
-        ChatProtocol.netlab,
+    protocol: str = typer.Option(
+        Dialect.netlab.value,
+        metavar=_DIALECT_METAVAR,
+        callback=_one_of(*_DIALECTS),
         help="netlab: line protocol with server commands; handout: talk to the handout's"
-        " server as its client.py does.",
+        " server as its client.py does; lines: a plain line relay (ncat --chat).",
     ),
     debug: bool = typer.Option(
-        False, "--debug", help="Log connection events and errors with detail on standard error."
+        False,
+        "--debug",
+        metavar="",
+        help="Log connection events and errors with detail on standard error.",
     ),
 ) -> None:
-    """Chat in the terminal (or, piped, send standard input's lines and print what arrives)."""
+    """Chat in the terminal (or, piped, send standard input's lines and print what arrives).
+
+    Lines you send are paced under the server's rate limit, so a paste arrives whole.
+    """
     from netlab.client import ChatConfig, run
 
-    config = ChatConfig(host=host, port=port, nick=nick, protocol=protocol.value, debug=debug)
+    config = ChatConfig(host=host, port=port, nick=nick, protocol=protocol, debug=debug)
     raise typer.Exit(run(config))
 
 
@@ -185,11 +216,11 @@ def chat(
 
 @app.command()
 def simulate(
-    path: Path = typer.Argument(
-        ...,
-        metavar="PATH",
-        help="A scenario file (.yaml/.yml may be left off: scenarios/demo), or a directory to"
-        " run every scenario in it.",
+    path: Optional[Path] = typer.Argument(  # noqa: UP045
+        None,
+        metavar="SCENARIO",
+        help="A scenario file (.yaml/.yml may be left off: scenarios/demo), a directory to run"
+        " every scenario in it, or a built-in scenario's name (demo; see --list).",
         show_default=False,
     ),
     target: Optional[str] = typer.Option(  # noqa: UP045
@@ -222,11 +253,14 @@ def simulate(
         show_default=False,
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the verdict."),
+    list_: bool = typer.Option(
+        False, "--list", help="List the built-in scenarios (name, bots, duration, what it shows)."
+    ),
 ) -> None:
     """Run scripted chat bots from a YAML scenario; check delivery and latency.
 
     Exit status: 0 all expectations held, 1 one failed, 2 invalid scenario or arguments,
-    3 the target could not be reached.
+    3 the target could not be reached, 130 interrupted (Ctrl-C).
     """
     from netlab.simulate import SimulateConfig, simulate
 
@@ -239,6 +273,7 @@ def simulate(
         report=report,
         transcript=transcript,
         quiet=quiet,
+        list=list_,
     )
     raise typer.Exit(simulate(config))
 
@@ -265,20 +300,17 @@ def sockets(ctx: typer.Context) -> None:
 # ---- netlab bench --------------------------------------------------------------------------
 
 
-class BenchFormat(str, Enum):
-    table = "table"
-    json = "json"
-
-
-@app.command()
+@app.command(cls=_Command)
 def bench(
     target: Optional[str] = typer.Option(  # noqa: UP045
         None,
         metavar="HOST:PORT",
         help="Server to measure; unset: start a `netlab serve` for the run (rate limit off).",
     ),
-    protocol: WireProtocol = typer.Option(
-        WireProtocol.netlab,
+    protocol: str = typer.Option(
+        Dialect.netlab.value,
+        metavar=_DIALECT_METAVAR,
+        callback=_one_of(*_DIALECTS),
         help="netlab: NICK handshake with a line; handout: bare nickname, as the handout's"
         " client; lines: any line relay with no handshake (ncat --chat).",
     ),
@@ -289,22 +321,44 @@ def bench(
         0.0, min=0, help="Messages per second per sender; 0: as fast as possible."
     ),
     size: int = typer.Option(32, help="Payload bytes per message (27 to 3000)."),
-    output_format: BenchFormat = typer.Option(
-        BenchFormat.table, "--format", help="A table for people or JSON for scripts."
+    join_timeout: float = typer.Option(
+        10.0,
+        metavar="SECONDS",
+        help="Give up joining when no client has got in for this long (exit 1).",
+    ),
+    compare: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        metavar="SERVERS",
+        help="Side by side: start each of netlab,ncat,handout (a comma list) fresh on a free"
+        " port, round after round, and print one table (ratios to the first).",
+    ),
+    rounds: int = typer.Option(5, min=1, help="With --compare: rounds per server."),
+    output_format: str = typer.Option(
+        "table",
+        "--format",
+        metavar="table|json",
+        callback=_one_of("table", "json"),
+        help="A table for people or JSON for scripts.",
     ),
 ) -> None:
-    """Measure fan-out: join clients, send, count every copy, report rate, latency and cost."""
+    """Measure fan-out: join clients, send, count every copy, report rate, latency and cost.
+
+    Exit status: 0 all joined, every copy arrived; 1 not, or an error; 2 bad arguments; 130 Ctrl-C.
+    """
     from netlab.bench import BenchConfig, run
 
     config = BenchConfig(
         target=target,
-        protocol=protocol.value,
+        protocol=protocol,
         clients=clients,
         senders=senders,
         messages=messages,
         rate=rate,
         size=size,
-        format=output_format.value,
+        format=output_format,
+        join_timeout=join_timeout,
+        compare=compare,
+        rounds=rounds,
     )
     raise typer.Exit(run(config))
 

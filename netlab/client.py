@@ -4,9 +4,10 @@ On a terminal, prompt_toolkit keeps the line being typed intact while messages p
 When standard input or output is not a terminal, the client reads lines from standard input,
 sends them and prints what arrives as plain text, so scripts can use it.
 
-Two wire protocols: ``netlab`` (a line client: ``nick\\n``, then lines both ways) and
-``handout`` (the lab handout's client: a bare nickname, messages formatted and stamped by the
-client, one send each, and an unframed stream back).
+It speaks through the sans-IO ``ClientSession`` in one of its dialects: ``netlab`` (a line
+client: ``nick\\n``, then lines both ways), ``handout`` (the lab handout's client: a bare
+nickname, messages formatted and stamped by the client, one send each, and an unframed stream
+back) or ``lines`` (a plain line relay with no handshake, such as ``ncat --chat``).
 """
 
 from __future__ import annotations
@@ -15,39 +16,28 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
-import struct
 import sys
 import threading
-import time
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Coroutine
+from typing import Any
 
+from netlab import net, render
 from netlab import protocol as p
-from netlab import render
+from netlab.chatclient.connection import (
+    ChatConfig,
+    ChatError,
+    Connection,
+    Rejected,
+    ServerGone,
+    join,
+)
+from netlab.chatclient.outbox import Outbox
 from netlab.render import Screen
 
 log = logging.getLogger("netlab.client")
 
-Protocol = Literal["netlab", "handout"]
-
-CONNECT_TIMEOUT = 10.0
-HANDSHAKE_TIMEOUT = 10.0
-"""For the NICK prompt and then for the welcome: a server that accepts but never speaks (the
-handout's server when full) must not leave the user waiting forever."""
-LEAVE_TIMEOUT = 1.0
-"""How long to wait for the netlab server's ``Bye!`` and close after ``/quit``."""
-HANDOUT_LEAVE_WAIT = 0.5
-"""After its leaving message a handout-protocol client waits this long for the server to close,
-then resets the connection: the handout's server only notices a reset, and spins on a polite
-close."""
-HANDOUT_HOLD = 0.2
-"""A piece that may continue in the next receive is shown after this much quiet."""
 PIPE_GRACE = 0.75
 """Piped mode keeps listening this long after the last input line, for the replies to it."""
-MAX_LINE_BYTES = 1 << 20
-_LINGER_RESET = struct.pack("ii", 1, 0)
 
 LEAVE_COMMANDS = ("/exit", "/quit")
 """Typed in either mode, these end the session the protocol's way (``Connection.leave``)."""
@@ -57,246 +47,18 @@ CLIENT_HELP = (
 )
 
 
-@dataclass
-class ChatConfig:
-    host: str = "127.0.0.1"
-    port: int = 55555
-    nick: str | None = None
-    protocol: Protocol = "netlab"
-    debug: bool = False
-
-
-class ChatError(Exception):
-    """Ends the session with status 1; the message is the one line the user sees."""
-
-
-class Rejected(ChatError):
-    """The server turned the nickname down; another may do."""
-
-
-class ServerGone(ChatError):
-    """The connection ended without the user asking."""
-
-
-# ---- one connection --------------------------------------------------------------------
-
-
-class Connection:
-    """A socket to a chat server: sends the user's text, returns the server's messages as
-    cleaned text (no control characters or escape sequences)."""
-
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, protocol: Protocol
-    ) -> None:
-        self.reader, self.writer, self.protocol = reader, writer, protocol
-        self.nick = ""
-        self._lines = p.LineDecoder(MAX_LINE_BYTES)
-        self._handout = p.HandoutReader()
-        self._maybe_held = False
-        self._eof = False
-
-    def split(self, data: bytes) -> list[str]:
-        if self.protocol == "handout":
-            self._maybe_held = len(data) >= p.HANDOUT_RECV_SIZE
-            texts = [t.strip() for t in self._handout.feed(data)]
-        else:
-            texts = [
-                e.text if isinstance(e, p.Line) else f"(a line over {e.limit} bytes was skipped)"
-                for e in self._lines.feed(data)
-            ]
-        return [p.clean_text(t) for t in texts if t]
-
-    async def receive(self) -> list[str]:
-        """The next messages (one read's worth); raises ServerGone when the stream ends."""
-        if self._eof:
-            raise ServerGone("Connection lost: the server closed the connection.")
-        hold = HANDOUT_HOLD if self._maybe_held else None
-        try:
-            data = await asyncio.wait_for(self.reader.read(65536), hold)
-        except asyncio.TimeoutError:
-            self._maybe_held = False
-            return self._flush_held()
-        except ConnectionResetError as exc:
-            log.debug("read: %r", exc)
-            raise ServerGone("Connection lost: reset by the server.") from exc
-        except OSError as exc:
-            log.debug("read: %r", exc)
-            raise ServerGone(f"Connection lost: {exc.strerror or exc}.") from exc
-        log.debug("received %d bytes: %r", len(data), data[:200])
-        if not data:
-            self._eof = True
-            log.debug("end of stream from the server")
-            if held := self._flush_held():
-                return held
-            raise ServerGone("Connection lost: the server closed the connection.")
-        return self.split(data)
-
-    def _flush_held(self) -> list[str]:
-        """The handout piece held back in case the next receive continued it, cleaned."""
-        return [p.clean_text(t.strip()) for t in self._handout.flush()]
-
-    async def send_raw(self, data: bytes) -> None:
-        if self.writer.is_closing():
-            raise ServerGone("Connection lost: the connection is closed.")
-        log.debug("sending %d bytes: %r", len(data), data[:200])
-        try:
-            self.writer.write(data)
-            await self.writer.drain()
-        except OSError as exc:
-            log.debug("send: %r", exc)
-            raise ServerGone(f"Connection lost: {exc.strerror or exc}.") from exc
-
-    async def say(self, text: str) -> None:
-        """One message as typed; under the handout protocol stamped and signed like the
-        handout's client does, in one send."""
-        if self.protocol == "handout":
-            await self.send_raw(p.handout_message(self.nick, text).encode(p.ENCODING))
-        else:
-            await self.send_raw(p.encode_line(text))
-
-    async def leave(self, show: Callable[[list[str]], Awaitable[None]]) -> None:
-        """Say goodbye the protocol's way, showing what still arrives, and close."""
-        log.debug("leaving")
-        try:
-            if self.protocol == "handout":
-                await self.send_raw(p.handout_leaving(self.nick).encode(p.ENCODING))
-                closed = await self._drain_until_closed(show, HANDOUT_LEAVE_WAIT)
-                if not closed:
-                    self.reset()
-            else:
-                await self.send_raw(p.encode_line("/quit"))
-                await self._drain_until_closed(show, LEAVE_TIMEOUT)
-        except ServerGone:
-            pass
-        finally:
-            self.close()
-
-    async def _drain_until_closed(
-        self, show: Callable[[list[str]], Awaitable[None]], timeout: float
-    ) -> bool:
-        """Show what arrives until the server closes (True) or ``timeout`` passes (False)."""
-        deadline = time.monotonic() + timeout
-        with contextlib.suppress(asyncio.TimeoutError):
-            while (remaining := deadline - time.monotonic()) > 0:
-                await show(await asyncio.wait_for(self.receive(), remaining))
-        return self._eof
-
-    def reset(self) -> None:
-        """Close with an RST instead of a FIN."""
-        sock = self.writer.get_extra_info("socket")
-        with contextlib.suppress(OSError, AttributeError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-        self.writer.transport.abort()
-
-    def close(self) -> None:
-        if not self.writer.is_closing():
-            self.writer.close()
-
-
-async def open_connection(config: ChatConfig) -> Connection:
-    """Connect to the first address of the host that answers."""
-    loop = asyncio.get_running_loop()
-    where = f"{config.host}:{config.port}"
-    try:
-        addresses = await loop.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        log.debug("getaddrinfo(%r): %r", config.host, exc)
-        raise ChatError(f"Cannot connect to {where}: unknown host ({exc.strerror}).") from exc
-    errors: list[OSError] = []
-    for family, _, _, _, address in addresses:
-        log.debug("connecting to %s (family %s)", address, family)
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(address[0], address[1], family=family),
-                CONNECT_TIMEOUT,
-            )
-        except asyncio.TimeoutError:
-            errors.append(TimeoutError(f"timed out after {CONNECT_TIMEOUT:g} s"))
-        except OSError as exc:
-            log.debug("connect to %s failed: %r", address, exc)
-            errors.append(exc)
-        else:
-            sock = writer.get_extra_info("socket")
-            log.debug("connected %s -> %s", sock.getsockname(), sock.getpeername())
-            with contextlib.suppress(OSError):
-                # A vanished peer (a cable, not a process) is noticed in minutes, not hours.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-                if config.protocol == "handout":
-                    # The handout's server spins on a polite close and only lets go of a
-                    # client on a reset: so every close of ours, even a kill by a signal,
-                    # is one.
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-            return Connection(reader, writer, config.protocol)
-    refused = any(isinstance(e, ConnectionRefusedError) for e in errors)
-    why = "connection refused (is the server running?)" if refused else _why(errors)
-    raise ChatError(f"Cannot connect to {where}: {why}.")
-
-
-def _why(errors: list[OSError]) -> str:
-    exc = errors[0] if errors else OSError("no address")
-    return str(exc.strerror or exc).rstrip(".").lower() if exc.args else type(exc).__name__
-
-
-async def join(config: ChatConfig, nick: str) -> tuple[Connection, list[str]]:
-    """Connect and register ``nick``; returns the connection and the welcome messages."""
-    conn = await open_connection(config)
-    try:
-        welcome = await asyncio.wait_for(_handshake(conn, nick), HANDSHAKE_TIMEOUT)
-    except asyncio.TimeoutError:
-        conn.reset()
-        raise ChatError(
-            f"The server at {config.host}:{config.port} did not answer within "
-            f"{HANDSHAKE_TIMEOUT:g} s (a full handout server says nothing)."
-        ) from None
-    except BaseException:
-        conn.reset()
-        raise
-    conn.nick = nick
-    return conn, welcome
-
-
-async def _handshake(conn: Connection, nick: str) -> list[str]:
-    handshake = p.ClientHandshake()
-    verdict = None
-    while verdict is None:
-        data = await conn.reader.read(4096)
-        if not data:
-            raise ServerGone("The server closed the connection before asking for a nickname.")
-        verdict = handshake.feed(data)
-    if verdict == "refused":
-        refusal = handshake.rest
-        while b"\n" not in refusal and (data := await conn.reader.read(4096)):
-            refusal += data
-        log.debug("refused before the prompt: %r", refusal)
-        raise ChatError(p.clean_text(p.decode(refusal).strip()) or "The server refused.")
-    log.debug("got the NICK prompt; sending %r", nick)
-    if conn.protocol == "handout":
-        await conn.send_raw(nick.encode(p.ENCODING))
-    else:
-        await conn.send_raw(p.encode_line(nick))
-    welcome = conn.split(handshake.rest)
-    while not any(m.startswith(p.CONNECTED) for m in welcome):
-        if conn.protocol == "netlab" and welcome:
-            log.debug("nickname rejected: %r", welcome)
-            raise Rejected(welcome[0])  # a netlab server says why in one line, then closes
-        try:
-            welcome += await conn.receive()
-        except ServerGone:
-            raise Rejected(" ".join(welcome) or "The server closed the connection.") from None
-    log.debug("joined as %r", nick)
-    return welcome
-
-
 # ---- what the user sees ----------------------------------------------------------------
 
 
-async def receive_loop(conn: Connection, screen: Screen) -> int:
-    """Show what arrives until the server goes away; then say so and return 1."""
+async def receive_loop(conn: Connection, screen: Screen, outbox: Outbox) -> int:
+    """Show what arrives until the server goes away; then say why and return 1."""
     try:
         while True:
-            await screen.show(await conn.receive())
+            shown = [text for text in await conn.receive() if not await outbox.refused(text)]
+            await screen.show(shown)
     except ServerGone as gone:
-        await screen.note(str(gone), error=True)
+        # Kicked: the server's own words (who, and why), not a lost connection.
+        await screen.note(conn.kicked.text if conn.kicked else str(gone), error=True)
         return 1
 
 
@@ -355,10 +117,13 @@ async def chat_session(conn: Connection, screen: Screen) -> int:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.patch_stdout import patch_stdout
 
+    outbox = Outbox(conn, screen, paced=conn.protocol is not p.Dialect.lines)
+
     def prompt() -> render.Fragments:
-        return [(render.nick_style(screen.me, screen.me), screen.me), ("", "> ")]
+        return render.prompt(screen.me, outbox.queued)
 
     session: PromptSession[str] = PromptSession(prompt, erase_when_done=True)
+    outbox.changed = session.app.invalidate
 
     async def submit(text: str) -> bool:
         """Act on one line the user typed; False when it means leaving."""
@@ -368,13 +133,11 @@ async def chat_session(conn: Connection, screen: Screen) -> int:
             return False
         if command == "/help":
             await screen.print([render.notice(CLIENT_HELP)])
-            if conn.protocol == "handout":
-                await screen.note("The handout's server has no commands.")
+            if conn.protocol is not p.Dialect.netlab:
+                await screen.note("This server has no commands.")
                 return True
         if text:
-            if (own := echo(conn, text)) is not None:
-                await screen.show([own])
-            await conn.say(text)
+            outbox.put(text, echo(conn, text))
         return True
 
     async def typing() -> None:
@@ -388,26 +151,38 @@ async def chat_session(conn: Connection, screen: Screen) -> int:
                     return
 
     with patch_stdout():
-        return await converse(conn, screen, typing())
+        return await converse(conn, screen, typing(), outbox)
 
 
-async def converse(conn: Connection, screen: Screen, user: Coroutine[Any, Any, None]) -> int:
-    """Show what arrives while ``user`` sends; 1 when the server goes first, else leave and 0."""
-    receiver = asyncio.create_task(receive_loop(conn, screen))
+async def converse(
+    conn: Connection, screen: Screen, user: Coroutine[Any, Any, None], outbox: Outbox
+) -> int:
+    """Show what arrives and send what the user gives, until the server goes (1) or the user
+    leaves (0)."""
+    receiver = asyncio.create_task(receive_loop(conn, screen, outbox))
     sender = asyncio.create_task(user)
-    done, _ = await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
+    pump = asyncio.create_task(outbox.run())
+    done, _ = await asyncio.wait({receiver, sender, pump}, return_when=asyncio.FIRST_COMPLETED)
     if receiver in done:
         await _cancel(sender)
+        await _cancel(pump)
         conn.close()
         return receiver.result()
     await _cancel(receiver)
+    await _cancel(sender)
+    await _cancel(pump)
     try:
-        sender.result()
+        sender.result() if sender in done else pump.result()
     except ServerGone as gone:
         await screen.note(str(gone), error=True)
         conn.close()
         return 1
+    if outbox.queued:
+        await screen.note(f"{outbox.queued} queued lines were not sent.", error=True)
     await conn.leave(screen.show)
+    if conn.protocol is not p.Dialect.netlab:
+        # netlab serve says Bye!; the handout's server and a line relay say nothing.
+        await screen.note("You left the chat.")
     return 0
 
 
@@ -459,16 +234,19 @@ async def piped(config: ChatConfig) -> int:
     screen.me = nick
     await screen.show(welcome)
 
+    outbox = Outbox(conn, screen, paced=conn.protocol is not p.Dialect.lines)
+
     async def sending() -> None:
         while (text := await lines.get()) is not None:
             text = text.strip()
             if _command_word(text) in LEAVE_COMMANDS:
-                return
+                break
             if text:
-                await conn.say(text)
+                outbox.put(text)
+        await outbox.drained()  # every line sent (paced) before leaving
         await asyncio.sleep(PIPE_GRACE)
 
-    return await converse(conn, screen, sending())
+    return await converse(conn, screen, sending(), outbox)
 
 
 # ---- entry -------------------------------------------------------------------------------
@@ -497,10 +275,9 @@ def run(config: ChatConfig) -> int:
         log.setLevel(logging.DEBUG)
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
     log.debug(
-        "netlab chat to %s:%d, %s protocol, %s mode",
-        config.host,
-        config.port,
-        config.protocol,
+        "netlab chat to %s, %s protocol, %s mode",
+        net.format_address(config.host, config.port),
+        p.Dialect(config.protocol).value,
         "terminal" if terminal else "piped",
     )
     try:

@@ -103,6 +103,17 @@ def note(text: str, error: bool = False) -> Fragments:
     return [(ERROR_STYLE if error else NOTE_STYLE, "!! " if error else "** "), ("", text)]
 
 
+def refused(msg: p.ServerMessage, reason: str, me: str = "") -> Fragments:
+    """The user's own line that the server refused, marked so: never taken for one sent."""
+    return [*message(msg, me), (ERROR_STYLE, "  !! not sent: "), (ERROR_STYLE, reason)]
+
+
+def prompt(me: str, queued: int = 0) -> Fragments:
+    """The input prompt: ``alice>``, and while a paste is paced out, ``alice [12 queued]>``."""
+    waiting = [(NOTE_STYLE, f" [{queued} queued]")] if queued else []
+    return [(nick_style(me, me), me), *waiting, ("", "> ")]
+
+
 def plain(fragments: Fragments) -> str:
     return "".join(text for _, text in fragments)
 

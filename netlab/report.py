@@ -6,30 +6,19 @@ The report's keys are a contract (docs/scenarios.md): they may grow, never chang
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from netlab import tables
-from netlab.bots import BotRun, RunResult, Tally
 from netlab.protocol import nick_key
+from netlab.sim.ledger import Tally
+from netlab.sim.results import BotResult, RunResult
+from netlab.stats import percentiles
 
 PER_BOT_ROWS = 40
 """Above this many bots the summary shows a row per group (and every bot with an error);
 the report file always has every bot."""
-
-
-def percentiles(values: Sequence[float]) -> dict[str, float | None]:
-    """p50/p95/p99/max in ms by nearest rank, rounded to 0.01 ms; None without values."""
-    if not values:
-        return {"p50": None, "p95": None, "p99": None, "max": None}
-    ordered = sorted(values)
-
-    def rank(q: float) -> float:
-        return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 2)
-
-    return {"p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99), "max": round(ordered[-1], 2)}
 
 
 @dataclass
@@ -43,9 +32,9 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:g} ms"
 
 
-def evaluate(result: RunResult, totals: Tally) -> list[Verdict]:
+def evaluate(result: RunResult) -> list[Verdict]:
     """Every expectation of the scenario, plus ``errors`` (none allowed unless it says)."""
-    wanted = result.scenario.expect
+    wanted, totals = result.scenario.expect, result.totals
     verdicts = []
     if wanted.delivery is not None:
         ratio = totals.delivered / totals.expected if totals.expected else 1.0
@@ -69,7 +58,7 @@ def evaluate(result: RunResult, totals: Tally) -> list[Verdict]:
                 "no copy delivered" if measured is None else f"{measured:g} ms",
             )
         )
-    errors = [f"{bot.nick}: {text}" for bot in result.bots for text in bot.errors]
+    errors = [f"{nick}: {text}" for nick, text in result.errors()]
     shown = "; ".join(errors[:3]) + (f"; and {len(errors) - 3} more" if len(errors) > 3 else "")
     verdicts.append(
         Verdict(f"errors <= {wanted.errors}", len(errors) <= wanted.errors, shown or "none")
@@ -85,18 +74,6 @@ def evaluate(result: RunResult, totals: Tally) -> list[Verdict]:
             )
         )
     return verdicts
-
-
-def outcome(bot: BotRun) -> str:
-    """How the bot's run went, in a few words."""
-    if bot.kicked_by:
-        return f"kicked by {bot.kicked_by}"
-    if bot.refused is not None:
-        return f"refused: {bot.refused}"
-    how = bot.ended or "-"
-    if bot.refusals:
-        how = f"refused as expected, then {how}"
-    return how
 
 
 def _bot_row(nick: str, tally: Tally, errors: int, how: str) -> dict[str, Any]:
@@ -131,35 +108,34 @@ BOT_COLUMNS = {
 
 def bot_rows(result: RunResult) -> list[dict[str, Any]]:
     """A row per bot, or per group when there are many bots (with every bot that erred)."""
-    ledger = result.ledger
     if len(result.bots) <= PER_BOT_ROWS:
         return [
-            _bot_row(bot.nick, ledger.tally(bot.nick), len(bot.errors), outcome(bot))
-            for bot in result.bots
+            _bot_row(bot.nick, bot.tally, len(bot.errors), bot.outcome()) for bot in result.bots
         ]
     rows = []
-    by_group: dict[str, list[BotRun]] = {}
+    by_group: dict[str, list[BotResult]] = {}
     for bot in result.bots:
         by_group.setdefault(bot.group or bot.nick, []).append(bot)
     for name, members in by_group.items():
-        tally = Tally.merged(ledger.tally(bot.nick) for bot in members)
+        tally = Tally.merged(bot.tally for bot in members)
         errors = sum(len(bot.errors) for bot in members)
         label = name if len(members) == 1 else f"{name} ({len(members)} bots)"
-        hows = sorted({outcome(bot) for bot in members})
+        hows = sorted({bot.outcome() for bot in members})
         rows.append(_bot_row(label, tally, errors, hows[0] if len(hows) == 1 else "mixed"))
     return rows
 
 
-def totals_row(result: RunResult, totals: Tally) -> dict[str, Any]:
-    errors = sum(len(bot.errors) for bot in result.bots)
+def totals_row(result: RunResult) -> dict[str, Any]:
+    totals = result.totals
+    errors = len(result.errors())
     row = _bot_row(f"all {len(result.bots)} bots", totals, errors, "")
     row["outcome"] = f"{totals.foreign} foreign" if totals.foreign else None
     return row
 
 
-def build(result: RunResult, verdicts: list[Verdict], totals: Tally) -> dict[str, Any]:
+def build(result: RunResult, verdicts: list[Verdict]) -> dict[str, Any]:
     """The report file's document."""
-    ledger = result.ledger
+    totals = result.totals
     return {
         "scenario": result.scenario.name,
         "passed": all(v.passed for v in verdicts),
@@ -179,7 +155,7 @@ def build(result: RunResult, verdicts: list[Verdict], totals: Tally) -> dict[str
             "delivery_ratio": round(totals.delivered / totals.expected, 6)
             if totals.expected
             else None,
-            "errors": sum(len(bot.errors) for bot in result.bots),
+            "errors": len(result.errors()),
             "latency_ms": percentiles(totals.latencies_ms),
             "foreign": totals.foreign,
             "unexpected": totals.unexpected,
@@ -187,13 +163,13 @@ def build(result: RunResult, verdicts: list[Verdict], totals: Tally) -> dict[str
         "bots": [
             {
                 "nick": bot.nick,
-                "sent": (tally := ledger.tally(bot.nick)).sent,
+                "sent": (tally := bot.tally).sent,
                 "expected": tally.expected,
                 "delivered": tally.delivered,
                 "lost": tally.lost,
                 "latency_ms": percentiles(tally.latencies_ms),
                 "errors": list(bot.errors),
-                "outcome": outcome(bot),
+                "outcome": bot.outcome(),
                 "kicked_by": bot.kicked_by,
                 "refused": bot.refused,
                 "foreign": tally.foreign,
@@ -209,18 +185,23 @@ def build(result: RunResult, verdicts: list[Verdict], totals: Tally) -> dict[str
     }
 
 
+def header(name: str, bots: int, protocol: str, target: str, embedded: bool = False) -> str:
+    """What runs where: ``demo: 7 bots, netlab protocol, embedded netlab serve on HOST:PORT``;
+    printed before the first bot joins and again atop the summary."""
+    where = f"embedded netlab serve on {target}" if embedded else target
+    return f"{name}: {bots} bots, {protocol} protocol, {where}"
+
+
 def summary(
     result: RunResult,
     verdicts: list[Verdict],
-    totals: Tally,
     sockets_render: Callable[[list[dict[str, Any]]], str] | None = None,
 ) -> list[tuple[str, str]]:
     """The summary as (style, text) blocks for a rich console: rich styles only the headings
     and the verdict; tables come from tables.py as they are."""
     blocks: list[tuple[str, str]] = []
-    scenario = result.scenario
-    where = f"embedded netlab serve on {result.target}" if result.embedded else result.target
-    head = f"{scenario.name}: {len(result.bots)} bots, {result.protocol} protocol, {where}"
+    bots, protocol = len(result.bots), result.protocol
+    head = header(result.scenario.name, bots, protocol, result.target, result.embedded)
     head += f", {result.duration_s:.1f}s"
     if result.speed != 1:
         head += f" at speed {result.speed:g}"
@@ -228,7 +209,7 @@ def summary(
         head += " (stopped by its duration)"
     blocks.append(("bold", head))
     rows = bot_rows(result)
-    rows.append(totals_row(result, totals))
+    rows.append(totals_row(result))
     table = tables.render(rows, BOT_COLUMNS)
     lines = table.split("\n")
     # A rule above the totals row, as under a column of figures.
@@ -248,7 +229,7 @@ def summary(
         {"result": "Result", "name": "Expectation", "detail": "Measured"},
     )
     blocks.append(("", table))
-    errors = [(bot.nick, text) for bot in result.bots for text in bot.errors]
+    errors = result.errors()
     if errors:
         blocks.append(("bold red", "Errors"))
         shown = "\n".join(f"  {nick}: {text}" for nick, text in errors[:20])

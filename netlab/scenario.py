@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -26,20 +25,23 @@ from pydantic import (
     model_validator,
 )
 
-from netlab.protocol import nick_key
+from netlab import net
+from netlab.protocol import Dialect, nick_key
+from netlab.serve.config import ServerConfig
+from netlab.sim import errors, loading
+from netlab.sim.errors import TAG as _TAG
+from netlab.sim.errors import ScenarioError
+from netlab.sim.loading import resolve_path as resolve_path  # the command and tests find it here
 
-Protocol = Literal["netlab", "handout", "lines"]
 NETLAB_ONLY_ACTIONS = ("login", "kick")
 """Steps that need netlab's commands; against the handout's server or a line relay they cannot
 work, so the scenario is refused before anything connects (docs/scenarios.md)."""
 
 
-class ScenarioError(Exception):
-    """A scenario that cannot run: the message names the file, the place and the problem."""
-
-
 # ---- value types -----------------------------------------------------------------------------
 
+MAX_SECONDS = 7 * 24 * 3600.0
+"""The longest duration: a week (asyncio cannot sleep for ever, and nothing needs to)."""
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m)\s*")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0}
 
@@ -50,7 +52,10 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
         return 0.0
     if isinstance(value, str) and (m := _DURATION.fullmatch(value)):
-        return float(m.group(1)) * _UNIT[m.group(2)]
+        seconds = float(m.group(1)) * _UNIT[m.group(2)]
+        if seconds <= MAX_SECONDS:  # also false for inf, from a number of 400 digits
+            return seconds
+        raise ValueError(f"duration {value!r} is too long: at most {MAX_SECONDS // 60:g}m")
     raise ValueError(
         f"bad duration {value!r}: write a number with ms, s or m, such as 250ms, 2s or 1.5m"
     )
@@ -65,20 +70,12 @@ def parse_percentage(value: Any) -> float:
     raise ValueError(f"bad percentage {value!r}: write 0% to 100%, such as 100% or 99.5%")
 
 
-def parse_target(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) -> (host, port); ValueError says what is wrong."""
-    m = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\s]+):(\d+)", value.strip())
-    if not m:
-        raise ValueError(f"bad target {value!r}: write HOST:PORT, such as 127.0.0.1:55555")
-    host, port = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-    if not 1 <= int(port) <= 65535:
-        raise ValueError(f"bad target {value!r}: the port must be 1-65535")
-    return host, int(port)
-
-
 def _target(value: Any) -> Any:
     if isinstance(value, str):
-        parse_target(value)
+        try:
+            net.parse_address(value)
+        except ValueError as error:  # net's words, naming the field as the file does
+            raise ValueError(str(error).replace("bad address", "bad target", 1)) from None
     return value
 
 
@@ -91,7 +88,9 @@ class Strict(BaseModel):
     """Every model of the format: unknown keys are errors, values are not coerced from
     unrelated types (a nick of 7 is a mistake, not "7")."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 def _one_line(text: str) -> str:
@@ -181,8 +180,8 @@ STEP_TYPES: dict[str, type[Step]] = {
     cls.model_fields["do"].annotation.__args__[0]: cls  # type: ignore[union-attr]
     for cls in (Join, Say, Expect, Command, Login, Kick, Wait, Leave, Drop, Reconnect)
 }
+"""The step list, the one place it is written: the actions in docs/scenarios.md's order."""
 ACTIONS = tuple(STEP_TYPES)
-_TAG = "="  # tags carry this so that error places can leave them out (see _place)
 
 
 def _step_tag(value: Any) -> str | None:
@@ -191,20 +190,11 @@ def _step_tag(value: Any) -> str | None:
 
 
 AnyStep = Annotated[
-    Annotated[Join, Tag(f"{_TAG}join")]
-    | Annotated[Say, Tag(f"{_TAG}say")]
-    | Annotated[Expect, Tag(f"{_TAG}expect")]
-    | Annotated[Command, Tag(f"{_TAG}command")]
-    | Annotated[Login, Tag(f"{_TAG}login")]
-    | Annotated[Kick, Tag(f"{_TAG}kick")]
-    | Annotated[Wait, Tag(f"{_TAG}wait")]
-    | Annotated[Leave, Tag(f"{_TAG}leave")]
-    | Annotated[Drop, Tag(f"{_TAG}drop")]
-    | Annotated[Reconnect, Tag(f"{_TAG}reconnect")],
+    Union[tuple(Annotated[cls, Tag(f"{_TAG}{name}")] for name, cls in STEP_TYPES.items())],  # noqa: UP007
     Discriminator(
         _step_tag,
         custom_error_type="unknown_action",
-        custom_error_message="unknown action",
+        custom_error_message=f"unknown action; the actions are {', '.join(ACTIONS)}",
     ),
 ]
 
@@ -287,24 +277,33 @@ AnyBot = Annotated[
 class ServeOptions(Strict):
     """Settings of the embedded ``netlab serve``: its options, with _ for -."""
 
-    max_clients: int | None = Field(None, ge=1)
+    max_clients: int | None = Field(None, ge=1, le=1_000_000)
     admin_password: Text | None = None
     handshake_timeout: Seconds | None = None
-    max_line_bytes: int | None = Field(None, ge=64)
-    rate_limit: float | None = Field(None, ge=0)
+    max_line_bytes: int | None = Field(None, ge=64, le=1 << 24)
+    rate_limit: float | None = Field(None, ge=0, le=1e9)
     log_level: Literal["debug", "info", "warning", "error"] | None = None
+
+    def config(self, **defaults: Any) -> ServerConfig:
+        """These options as a ``ServerConfig``; ``defaults`` fill the ones not given."""
+        return ServerConfig(**{**defaults, **self.model_dump(exclude_none=True)})
 
     def arguments(self) -> list[str]:
         """As ``netlab serve`` command-line options."""
-        args = []
-        for name, value in self.model_dump(exclude_none=True).items():
-            args += [f"--{name.replace('_', '-')}", str(value)]  # str: floats keep every digit
-        return args
+        return self.config().arguments()
+
+
+MAX_BOTS = 100_000
+"""Bots in one scenario, at the most, whatever the open-file limit."""
+FILES_SPARE = 64
+"""Open files the simulating process needs besides its bots' sockets."""
 
 
 class ServerSpec(Strict):
     target: Annotated[str, BeforeValidator(_target)] | None = None
-    protocol: Protocol = "netlab"
+    model_config = ConfigDict(**Strict.model_config, use_enum_values=True)  # plain names
+
+    protocol: Dialect = Field("netlab", validate_default=True)
     options: ServeOptions = ServeOptions()
 
 
@@ -314,7 +313,7 @@ class Expectations(Strict):
     latency_p95: Seconds | None = None
     latency_p99: Seconds | None = None
     latency_max: Seconds | None = None
-    errors: int = Field(0, ge=0)
+    errors: int = Field(0, ge=0, le=1 << 31)
     kicked: list[Nick] | None = None
 
 
@@ -331,6 +330,27 @@ class Scenario(Strict):
     bots: list[AnyBot] = Field(min_length=1)
     expect: Expectations = Expectations()
     observe: Observe = Observe()
+
+    def bot_count(self) -> int:
+        """How many bots the scenario starts, groups counted, not expanded."""
+        return sum(1 if isinstance(bot, Bot) else bot.count for bot in self.bots)
+
+    def planned_seconds(self) -> tuple[float, bool]:
+        """How long a run lasts: (its ``duration``, True), or else (the last time its bots
+        name, False), which a run may outlast by the time its steps take."""
+        if self.duration is not None:
+            return self.duration, True
+        last = 0.0
+        for bot in self.bots:
+            if isinstance(bot, Bot):
+                for step, clock in script_clock(bot.script):
+                    last = max(last, clock + (step.for_ if isinstance(step, Wait) else 0.0))
+                continue
+            ends = [bot.join.at + bot.join.spread]
+            ends += [bot.leave.at + bot.leave.spread] if bot.leave else []
+            ends += [bot.chatter.until] if bot.chatter and bot.chatter.until is not None else []
+            last = max(last, *ends)
+        return last, False
 
     def nicks(self) -> list[str]:
         """Every bot's nick, groups expanded, in file order."""
@@ -383,6 +403,18 @@ class Scenario(Strict):
         ]
 
 
+def script_clock(script: list[Step]) -> Iterator[tuple[Step, float]]:
+    """Each step with the scenario time it starts at, at the earliest: steps that wait on the
+    network take time no one can know, so they count as instant (the safe side for the rate a
+    script needs)."""
+    clock = 0.0
+    for step in script:
+        clock = max(clock, step.at) if step.at is not None else clock + (step.after or 0)
+        yield step, clock
+        if isinstance(step, Wait):
+            clock += step.for_
+
+
 _NICK = TypeAdapter(Nick)
 
 
@@ -394,7 +426,7 @@ def _group_nick_problems(place: str, group: Group) -> list[str]:
             _NICK.validate_python(nick)
         except ValidationError as error:
             problem = error.errors(include_url=False)[0]
-            said = _message(problem)
+            said = errors.message(problem)
             if problem["type"] != "string_pattern_mismatch":  # that message names the nick
                 said = f"{nick!r}: {said}"
             return [f"{place}: {said}"]
@@ -419,91 +451,49 @@ def _script_problems(place: str, script: list[Step]) -> list[str]:
     return found
 
 
-# ---- loading ---------------------------------------------------------------------------------
+# ---- validating ---------------------------------------------------------------------------------
 
 
-def _place(loc: tuple[int | str, ...]) -> str:
-    """``('bots', 0, '=bot', 'script', 2, '=say', 'at')`` -> ``bots[0].script[2].at``: union
-    tags are pydantic's bookkeeping, not places in the file."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif not part.startswith(_TAG):
-            text += f".{part}" if text else part
-    return text or "(top level)"
-
-
-def _message(error: dict[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required, but missing"
-    if kind == "unknown_action":
-        given = error["input"].get("do") if isinstance(error["input"], dict) else None
-        what = f"unknown action {given!r}" if given is not None else "no action (`do:`)"
-        return f"{what}; the actions are {', '.join(ACTIONS)}"
-    if kind == "string_pattern_mismatch":
-        return f"{error['input']!r} is not a nickname: use letters, digits, _ and -"
-    if kind == "value_error":
-        return str(error["ctx"]["error"])
-    if kind == "literal_error":
-        return f"{error['input']!r} is not one of {error['ctx']['expected']}"
-    return error["msg"][0].lower() + error["msg"][1:]
-
-
-def validation_errors(error: ValidationError) -> list[str]:
-    """pydantic's errors as ``place: what is wrong`` lines."""
-    found = []
-    for each in error.errors(include_url=False):
-        found.append(f"{_place(each['loc'])}: {_message(each)}")
-    return found
-
-
-def resolve_path(path: Path) -> list[Path]:
-    """The scenario files ``path`` names: the file itself, ``path`` + ``.yaml``/``.yml``, or
-    every such file in a directory, in name order."""
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-        if not files:
-            raise ScenarioError(f"{path}: no .yaml or .yml scenario files in this directory")
-        return files
-    if path.is_file():
-        return [path]
-    for suffix in (".yaml", ".yml"):
-        candidate = path.with_name(path.name + suffix)
-        if candidate.is_file():
-            return [candidate]
-    raise ScenarioError(f"{path}: no such scenario (tried {path.name}, .yaml and .yml)")
-
-
-def parse(document: Any, source: str = "<scenario>") -> Scenario:
-    """A scenario from its YAML document; ScenarioError lists every problem found."""
+def parse(document: Any, source: str = "<scenario>", max_bots: int = MAX_BOTS) -> Scenario:
+    """A scenario from its YAML document; ScenarioError lists every problem found. More than
+    ``max_bots`` bots are refused before a group is expanded."""
     if not isinstance(document, dict):
         raise ScenarioError(f"{source}: a scenario is a mapping with name, bots, ...")
     try:
         scenario = Scenario.model_validate(document)
     except ValidationError as error:
-        lines = validation_errors(error)
+        lines = errors.validation_errors(error)
         raise ScenarioError("\n".join(f"{source}: {line}" for line in lines)) from None
+    if scenario.bot_count() > max_bots:
+        raise ScenarioError(f"{source}: bots: {scenario.bot_count():,} bots, {too_many(max_bots)}")
     problems = scenario.problems()
     if problems:
         raise ScenarioError("\n".join(f"{source}: {line}" for line in problems))
     return scenario
 
 
-def load(path: Path) -> Scenario:
+def load(path: Path, max_bots: int = MAX_BOTS) -> Scenario:
     """Read and validate one scenario file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ScenarioError(f"{path}: cannot read it: {error}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ScenarioError(f"{path}{where}: not valid YAML: {problem}") from None
-    return parse(document, str(path))
+    return parse(loading.read_document(path), str(path), max_bots)
+
+
+def bot_limit() -> tuple[int, int | None]:
+    """How many bots this process can run: each holds a socket, an open file, within the
+    open-file limit (lifted to its hard limit here), less what the process needs besides.
+    Returns (bots, open-file limit); the limit is None where there is none to read."""
+    from netlab import aio
+
+    files = aio.raise_file_limit(MAX_BOTS + FILES_SPARE)
+    if files is None:
+        return MAX_BOTS, None
+    return max(0, min(MAX_BOTS, files - FILES_SPARE)), files
+
+
+def too_many(max_bots: int) -> str:
+    files = bot_limit()[1]
+    if files is not None and max_bots < MAX_BOTS:
+        return (
+            f"more than the open-file limit allows ({files:,} open files: at most "
+            f"{max_bots:,} bots; raise it with `ulimit -n`)"
+        )
+    return f"more than netlab simulate runs (at most {max_bots:,} bots)"

@@ -12,8 +12,8 @@
 * ``serve.notices``: join and leave notices under a copy budget;
 * ``serve.ratelimit``: the token bucket and the flood rule;
 * ``serve.commands``: the one command table, for the chat and the console;
-* ``serve.console``, ``serve.logs``, ``serve.status``: the operator console, the log, the
-  status file;
+* ``serve.console``, ``serve.logs``: the operator console, the log (the status file for
+  ``netlab sockets`` is ``netlab.status.StatusWriter``);
 * ``serve.lifecycle``: ``Server``: start-up, the serve loop, graceful shutdown.
 """
 

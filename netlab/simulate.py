@@ -16,21 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from netlab import embedded
+from netlab import embedded, net
 from netlab.bots import RunResult, Simulation, Unreachable
-from netlab.scenario import Group, Scenario
+from netlab.scenario import Group, Scenario, script_clock
 from netlab.serve.config import ServerConfig
+from netlab.sim import console, observe
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # as shells report a Ctrl-C
-SOCKET_ROWS_SHOWN = 24
 
 
 @dataclass
 class SimulateConfig:
     """Everything ``netlab simulate`` was asked for."""
 
-    path: Path
+    path: Path | None
     target: str | None = None
     protocol: str | None = None
     speed: float = 1.0
@@ -38,6 +38,8 @@ class SimulateConfig:
     report: Path | None = None
     transcript: Path | None = None
     quiet: bool = False
+    list: bool = False
+    """Show the built-in scenarios instead of running one."""
 
 
 def needed_rate(scenario: Scenario, speed: float = 1.0) -> float:
@@ -50,15 +52,8 @@ def needed_rate(scenario: Scenario, speed: float = 1.0) -> float:
                 shortest = spec.chatter.every - spec.chatter.jitter
                 rate = max(rate, 1.25 * speed / shortest)
             continue
-        times, clock = [], 0.0
-        for step in spec.script:
-            # Steps that wait on the network take time we cannot know: counting them as
-            # instant overestimates the need, which is the safe side.
-            clock = max(clock, step.at) if step.at is not None else clock + (step.after or 0)
-            if step.action == "wait":
-                clock += step.for_  # type: ignore[attr-defined]
-            elif step.action in ("say", "command", "login", "kick", "leave"):
-                times.append(clock / speed)
+        sends = ("say", "command", "login", "kick", "leave")
+        times = [clock / speed for step, clock in script_clock(spec.script) if step.action in sends]
         densest, first = 0, 0
         for last, when in enumerate(times):
             while when - times[first] >= 1.0:
@@ -68,34 +63,73 @@ def needed_rate(scenario: Scenario, speed: float = 1.0) -> float:
     return rate
 
 
+def server_config(scenario: Scenario, speed: float = 1.0) -> ServerConfig:
+    """The embedded server's configuration (docs/scenarios.md, "The embedded server"): the
+    scenario's options; room for every bot; the server's own rate limit unless the
+    scenario's bots would exceed it; warnings only in its log."""
+    defaults: dict[str, Any] = {
+        "max_clients": max(ServerConfig.max_clients, len(scenario.nicks()) + 16),
+        "log_level": "warning",
+    }
+    rate = needed_rate(scenario, speed)
+    if rate > ServerConfig.rate_limit:
+        defaults["rate_limit"] = float(math.ceil(rate))
+    return scenario.server.options.config(**defaults)
+
+
 def server_arguments(scenario: Scenario, speed: float = 1.0) -> list[str]:
-    """``netlab serve`` options for the embedded server (docs/scenarios.md, "The embedded
-    server"): the scenario's options; room for every bot; the server's own rate limit unless
-    the scenario's bots would exceed it; warnings only in its log."""
-    options = scenario.server.options
-    args = options.arguments()
-    if options.max_clients is None:
-        args += ["--max-clients", str(max(ServerConfig.max_clients, len(scenario.nicks()) + 16))]
-    if options.rate_limit is None:
-        rate = needed_rate(scenario, speed)
-        if rate > ServerConfig.rate_limit:
-            args += ["--rate-limit", str(math.ceil(rate))]
-    if options.log_level is None:
-        args += ["--log-level", "warning"]
-    return args
+    """``netlab serve`` options for the embedded server."""
+    return server_config(scenario, speed).arguments()
+
+
+LIST_COLUMNS = {"name": "Name", "bots": "Bots", "duration": "Duration", "shows": "What it shows"}
+
+
+def list_builtins() -> int:
+    """``netlab simulate --list``: the built-in scenarios, a row each."""
+    from netlab import tables
+    from netlab.scenario import ScenarioError, load
+    from netlab.sim.loading import builtins
+
+    rows = []
+    for file in builtins():
+        try:
+            scenario = load(file)
+        except ScenarioError as error:  # a broken install: say so in its row
+            rows.append({"name": file.stem, "shows": f"invalid: {error}"})
+            continue
+        seconds, fixed = scenario.planned_seconds()
+        rows.append(
+            {
+                "name": file.stem,
+                "bots": scenario.bot_count(),
+                "duration": f"{seconds:g}s" if fixed else f"about {seconds:g}s",
+                "shows": " ".join(scenario.description.split()) or "-",
+            }
+        )
+    console.say(console.stdout(), tables.render(rows, LIST_COLUMNS))
+    return EXIT_PASSED
 
 
 def simulate(config: SimulateConfig) -> int:
     """``netlab simulate``: run the scenario(s) at ``config.path``; returns the exit status."""
-    from netlab.scenario import ScenarioError, parse_target, resolve_path
+    from netlab.scenario import ScenarioError, resolve_path
 
-    errors = _stderr()
-    if not config.speed > 0:
-        errors.print("netlab simulate: --speed must be more than 0")
+    errors = console.stderr()
+    if config.list:
+        return list_builtins()
+    if config.path is None:
+        errors.print(
+            "netlab simulate: give a scenario: a file, a directory, or a built-in name"
+            " (netlab simulate --list shows them)"
+        )
+        return EXIT_INVALID
+    if not 0 < config.speed < math.inf:  # also refuses nan
+        errors.print("netlab simulate: --speed must be a number more than 0")
         return EXIT_INVALID
     if config.target is not None:
         try:
-            parse_target(config.target)
+            net.parse_address(config.target)
         except ValueError as error:
             errors.print(f"netlab simulate: --target: {error}")
             return EXIT_INVALID
@@ -112,20 +146,8 @@ def simulate(config: SimulateConfig) -> int:
             return EXIT_INTERRUPTED
     if len(files) > 1 and not config.quiet:
         passed = statuses.count(EXIT_PASSED)
-        _stdout().print(f"\n{passed} of {len(files)} scenarios passed", style="bold")
+        console.say(console.stdout(), f"\n{passed} of {len(files)} scenarios passed", "bold")
     return max(statuses)
-
-
-def _stdout():
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _stderr():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _named(path: Path | None, naming: str | None) -> Path | None:
@@ -135,13 +157,19 @@ def _named(path: Path | None, naming: str | None) -> Path | None:
     return path.with_name(f"{path.stem}-{naming}{path.suffix}")
 
 
+def _open_transcript(path: Path | None) -> TextIO | None:
+    if path is None:
+        return None
+    return open(path, "w", encoding="utf-8", buffering=1)  # line by line: `tail -f` follows it
+
+
 def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> int:
     from netlab import aio, report
-    from netlab.scenario import ScenarioError, load, parse_target
+    from netlab.scenario import ScenarioError, bot_limit, load
 
-    out, errors = _stdout(), _stderr()
+    out, errors = console.stdout(), console.stderr()
     try:
-        scenario = load(file)
+        scenario = load(file, bot_limit()[0])
     except ScenarioError as error:
         errors.print(str(error))
         return EXIT_INVALID
@@ -151,15 +179,26 @@ def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> in
         errors.print("\n".join(f"{file}: {problem}" for problem in problems))
         return EXIT_INVALID
     target = config.target or scenario.server.target
-    address = parse_target(target) if target else None
+    address = net.parse_address(target) if target else None
+    options = scenario.server.options.arguments()
+    if target and options:  # said up front: what the scenario expects of them may not happen
+        errors.print(
+            f"netlab simulate: {file}: server.options cannot apply to {target}, a server"
+            f" already running: start it with {' '.join(options)} for what they would do"
+        )
     transcript_path = _named(config.transcript, naming)
     try:
-        transcript = open(transcript_path, "w", encoding="utf-8") if transcript_path else None  # noqa: SIM115
+        transcript = _open_transcript(transcript_path)
     except OSError as error:
         errors.print(f"netlab simulate: --transcript: {error}")
         return EXIT_INVALID
+
+    def announce(head: str, port: int) -> None:
+        if not config.quiet:
+            console.say(out, f"{head}: running (netlab sockets --port {port} shows it)", "bold")
+
     try:
-        result = aio.run(_run(scenario, address, protocol, config, transcript))
+        result = aio.run(_run(scenario, address, protocol, config, transcript, announce))
     except (Unreachable, embedded.ServerStartError) as error:
         errors.print(f"netlab simulate: {file}: {error}", style="bold red")
         return EXIT_UNREACHABLE
@@ -169,21 +208,20 @@ def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> in
     finally:
         if transcript is not None:
             transcript.close()
-    totals = result.ledger.totals()
-    verdicts = report.evaluate(result, totals)
+    verdicts = report.evaluate(result)
     if not config.quiet:
-        for style, text in report.summary(result, verdicts, totals, _sockets_renderer(result)):
+        renderer = observe.renderer(net.parse_address(result.target)[1])
+        for style, text in report.summary(result, verdicts, renderer):
             out.print()
-            out.print(text, style=style or None, markup=False)
+            console.say(out, text, style or None)
         out.print()
     style, text = report.verdict_line(result, verdicts)
-    out.print(text, style=style, markup=False)
+    console.say(out, text, style)
     report_path = _named(config.report, naming)
     if report_path is not None:
         try:
             report_path.write_text(
-                json.dumps(report.build(result, verdicts, totals), ensure_ascii=False, indent=2)
-                + "\n",
+                json.dumps(report.build(result, verdicts), ensure_ascii=False, indent=2) + "\n",
                 encoding="utf-8",
             )
         except OSError as error:
@@ -192,50 +230,29 @@ def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> in
     return EXIT_PASSED if all(v.passed for v in verdicts) else EXIT_FAILED
 
 
-def _sockets_config(port: int):
-    from netlab.sockwatch import SocketsConfig
-
-    return SocketsConfig(port=port)
-
-
-def _sockets_renderer(result: RunResult) -> Callable[[list[dict[str, Any]]], str]:
-    from netlab import sockwatch, tables
-
-    config = _sockets_config(int(result.target.rsplit(":", 1)[1]))
-
-    def render(rows: list[dict[str, Any]]) -> str:
-        if len(rows) <= SOCKET_ROWS_SHOWN:
-            return sockwatch.render(rows, config)
-        # A crowd's hundreds of rows would bury the summary: the first ones, then the count.
-        shown = tables.render(rows[:SOCKET_ROWS_SHOWN], config.columns(), config.fmt)
-        more = f"... and {len(rows) - SOCKET_ROWS_SHOWN} more rows (all in the --report file)"
-        return f"{shown}\n{more}\n{sockwatch.summary(rows)}"
-
-    return render
-
-
 async def _run(
     scenario: Scenario,
     address: tuple[str, int] | None,
     protocol: str,
     config: SimulateConfig,
     transcript: TextIO | None,
+    announce: Callable[[str, int], None],
 ) -> RunResult:
+    from netlab import report
+
     own = None
     if address is None:
         own = await asyncio.to_thread(embedded.start, server_arguments(scenario, config.speed))
         address = own.address
     host, port = address
-
-    def snapshot() -> list[dict[str, Any]]:
-        from netlab import sockwatch
-
-        return sockwatch.snapshot(_sockets_config(port)).rows
-
-    sim = Simulation(
-        scenario, host, port, protocol, config.speed, config.seed, transcript, snapshot
+    head = report.header(
+        scenario.name, scenario.bot_count(), protocol, net.format_address(host, port), bool(own)
     )
-    progress = None if config.quiet else asyncio.ensure_future(_progress(sim))
+    announce(head, port)  # before the first bot joins: the sockets can be watched from now
+    sim = Simulation(
+        scenario, host, port, protocol, config.speed, config.seed, transcript, observe.taker(port)
+    )
+    progress = None if config.quiet else asyncio.ensure_future(console.progress(sim, head))
     try:
         result = await sim.run()
     finally:
@@ -248,31 +265,3 @@ async def _run(
             own.log_file.close()
     result.embedded = own is not None
     return result
-
-
-async def _progress(sim: Simulation) -> None:
-    """One live line on standard error while the run goes on; it goes away at the end."""
-    from rich.live import Live
-    from rich.text import Text
-
-    console = _stderr()
-    if not console.is_terminal:
-        return
-
-    def line() -> Text:
-        total = len(sim.bots) or len(sim.scenario.nicks())
-        errors = sum(len(bot.errors) for bot in sim.bots)
-        text = Text()
-        text.append(f" {sim.scenario.name} ", style="bold reverse")
-        text.append(f"  {sim.elapsed():6.1f}s", style="bold")
-        text.append(f"   online {sim.online}/{total}")
-        text.append(f"   sent {sim.ledger.sent}")
-        text.append(f"   delivered {sim.ledger.delivered}")
-        if errors:
-            text.append(f"   errors {errors}", style="bold red")
-        return text
-
-    with Live(line(), console=console, transient=True, refresh_per_second=8) as live:
-        while True:
-            await asyncio.sleep(0.125)
-            live.update(line())

@@ -144,6 +144,42 @@ def test_delivered_plus_lost_is_expected_in_total():
     assert totals.delivered == 25 * 3 - sum(1 for i in range(0, 50, 2)) + 25  # every other one
 
 
+def test_the_step_table_is_keyed_by_the_scenarios_step_names():
+    from netlab.scenario import ACTIONS, STEP_TYPES
+    from netlab.sim.steps import STEPS
+
+    assert set(STEPS) == set(ACTIONS) == set(STEP_TYPES)
+    assert {name for name, kind in STEPS.items() if kind.reads_lines} == {"expect", "login", "kick"}
+    assert {name for name, kind in STEPS.items() if kind.offline} == {"join", "wait"}
+
+
+def test_the_report_reads_plain_results():
+    """The summary and the JSON come from data a test can write by hand: no bot, no ledger."""
+    import json
+
+    from netlab import report
+    from netlab.bots import BotResult, RunResult, Snapshot, Tally
+
+    scenario = parse({"name": "plain", "bots": [{"nick": "a", "script": [{"do": "join"}]}]})
+    tally = Tally(sent=2, delivered=3, lost=1)
+    tally.latencies_ms.extend([1.0, 2.0, 3.0])
+    bots = [
+        BotResult("a", None, tally, ended="left"),
+        BotResult("b", None, Tally(), errors=["boom"], kicked_by="a"),
+    ]
+    result = RunResult(
+        scenario, "netlab", "[::1]:5", False, 1.5, bots, Tally.merged([tally]), [Snapshot(1, [])]
+    )
+    verdicts = report.evaluate(result)
+    document = json.loads(json.dumps(report.build(result, verdicts)))
+    assert document["totals"]["latency_ms"] == {"p50": 2.0, "p95": 3.0, "p99": 3.0, "max": 3.0}
+    assert [bot["outcome"] for bot in document["bots"]] == ["left", "kicked by a"]
+    assert document["passed"] is False and document["totals"]["errors"] == 1
+    text = "\n".join(block for _, block in report.summary(result, verdicts))
+    assert "plain: 2 bots, netlab protocol, [::1]:5, 1.5s" in text
+    assert "b: boom" in text
+
+
 # ---- against real servers -------------------------------------------------------------------
 
 
@@ -205,11 +241,11 @@ async def test_netlab_protocol_commands_kicks_drops_and_refusals(server_factory)
     assert [bot.errors for bot in result.bots] == [[], [], [], []]
     assert bots["spammer"].kicked_by == "op"
     assert bots["late"].refused.startswith("Server is full (3/3 clients)")
-    ledger = result.ledger
-    assert (ledger.tally("dropper").delivered, ledger.tally("dropper").lost) == (3, 0)
-    assert ledger.tally("op").delivered == 2  # "spam spam" and "back"
-    assert ledger.tally("op").sent == 2
-    totals = ledger.totals()
+    dropper, op = bots["dropper"].tally, bots["op"].tally
+    assert (dropper.delivered, dropper.lost) == (3, 0)
+    assert op.delivered == 2  # "spam spam" and "back"
+    assert op.sent == 2
+    totals = result.totals
     assert totals.lost == 0 and totals.expected == totals.delivered
 
 
@@ -298,12 +334,12 @@ async def test_lines_protocol_against_a_line_relay():
         for writer in list(relay.writers):
             writer.close()
         await server.wait_closed()
-    totals = result.ledger.totals()
+    totals = result.totals
     assert [bot.errors for bot in result.bots] == [[]] * 6
     assert totals.sent > 20
     assert totals.expected > 80
     assert totals.lost == 0 and totals.delivered == totals.expected
-    assert result.ledger.tally("talker").sent == 1  # the /who
+    assert result.bot("talker").tally.sent == 1  # the /who
 
 
 @pytest.fixture
@@ -337,7 +373,7 @@ async def test_handout_protocol_against_the_handouts_server(handout_server):
     scenario = load(Path(__file__).resolve().parent.parent / "scenarios" / "handout.yaml")
     simulation = Simulation(scenario, "127.0.0.1", handout_server, "handout", speed=2.0)
     result = await asyncio.wait_for(simulation.run(), 40)
-    totals = result.ledger.totals()
+    totals = result.totals
     assert [bot.errors for bot in result.bots] == [[]] * 4
     assert totals.sent == 7
     assert totals.lost == 0 and totals.delivered == totals.expected == 13
@@ -375,7 +411,7 @@ async def test_a_kicked_bots_remaining_steps_are_skipped_without_error(server):
     bots = by_nick(result)
     assert bots["victim"].kicked_by == "op"
     assert [bot.errors for bot in result.bots] == [[], []]
-    assert result.ledger.tally("victim").sent == 0
+    assert result.bot("victim").tally.sent == 0
 
 
 @pytest.mark.timeout(30)
@@ -411,3 +447,28 @@ async def test_a_reconnect_refused_every_time_is_an_error():
     assert result.bots[0].errors == [
         "join: refused: Nickname 'a' is already taken. Choose a different one."
     ]
+
+
+@pytest.mark.timeout(60)
+async def test_a_refusal_expected_but_not_met_is_one_error_not_a_cascade(server):
+    """The demo against a server with room (issue 12): zoe is let in though she expects to be
+    refused; that is her one error, and her later join still works."""
+    document = {
+        "name": "t",
+        "bots": [
+            {
+                "nick": "zoe",
+                "script": [
+                    {"do": "join", "outcome": "refused"},
+                    {"after": "0.2s", "do": "join"},
+                    {"do": "say", "text": "in at last"},
+                ],
+            },
+            {"nick": "yan", "script": [{"do": "join"}, {"do": "wait", "for": "1s"}]},
+        ],
+    }
+    result = await run_scenario(document, *server.address, "netlab")
+    zoe = result.bot("zoe")
+    assert zoe.errors == ["join: expected to be refused, but was connected"]
+    assert zoe.tally.sent == 1 and result.bot("yan").tally.delivered == 1
+    assert zoe.refused is None and result.bot("yan").errors == []

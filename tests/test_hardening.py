@@ -316,35 +316,34 @@ async def test_status_file_is_written_at_once_and_recovers_after_a_failure(tmp_p
     import os
 
     from netlab import status
-    from netlab.serve.status import StatusFile
 
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     blocker = tmp_path / "netlab"
+    target = blocker / "serve.json"
     blocker.write_text("not a directory")  # every write fails while this is here
     loop = asyncio.get_running_loop()
     people = ["alice"]
     document = lambda: {"pid": os.getpid(), "clients": list(people)}  # noqa: E731
-    writer = StatusFile(loop, document, lambda: len(people), True)
+    writer = status.StatusWriter(loop, document, True, path=target)
     writer.RETRY = 0.05
     writer.changed()
-    assert writer.failing and not status.status_path().exists()
+    assert writer.failing and not target.exists()
     blocker.unlink()
     for _ in range(200):  # the retry comes on its own, with no further change
-        if status.status_path().exists():
+        if target.exists():
             break
         await asyncio.sleep(0.01)
-    assert json.loads(status.status_path().read_text())["clients"] == ["alice"]
+    assert json.loads(target.read_text())["clients"] == ["alice"]
     assert not writer.failing
     people.append("bob")
     writer.changed()  # within 0.2 s of the last write: throttled, not lost
-    assert json.loads(status.status_path().read_text())["clients"] == ["alice"]
+    assert json.loads(target.read_text())["clients"] == ["alice"]
     for _ in range(200):
-        if "bob" in status.status_path().read_text():
+        if "bob" in target.read_text():
             break
         await asyncio.sleep(0.01)
-    assert json.loads(status.status_path().read_text())["clients"] == ["alice", "bob"]
+    assert json.loads(target.read_text())["clients"] == ["alice", "bob"]
     writer.close()
-    assert not status.status_path().exists()
+    assert not target.exists()
 
 
 # ---- telnet --------------------------------------------------------------------------------

@@ -81,8 +81,8 @@ def test_login_and_kick_need_the_netlab_protocol():
 def test_server_options_are_netlab_serve_options():
     scenario = parse(minimal(server={"options": {"max_clients": 6, "admin_password": "pw"}}))
     assert scenario.server.options.arguments() == ["--max-clients", "6", "--admin-password", "pw"]
-    fast = parse(minimal(server={"options": {"rate_limit": 1234567.5}}))
-    assert fast.server.options.arguments() == ["--rate-limit", "1234567.5"]
+    fast = parse(minimal(server={"options": {"rate_limit": 123456.75}}))
+    assert fast.server.options.arguments() == ["--rate-limit", "123456.75"]
     message = error_of(minimal(server={"options": {"max_clientz": 6}}))
     assert message == "s.yaml: server.options.max_clientz: unknown key"
 
@@ -136,10 +136,17 @@ def test_resolve_path(tmp_path):
         resolve_path(tmp_path / "c")
 
 
-@pytest.mark.parametrize("name", ["demo", "crowd", "handout"])
-def test_shipped_scenarios_are_valid(name):
-    scenario = load(SCENARIOS / f"{name}.yaml")
-    assert scenario.name == name
+SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
+
+
+def test_the_shipped_scenarios_are_there():
+    assert {path.stem for path in SHIPPED} >= {"demo", "crowd", "handout"}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda path: path.stem)
+def test_shipped_scenarios_are_valid(path):
+    scenario = load(path)
+    assert scenario.name == path.stem
 
 
 def test_group_nicks_are_nicknames_once_expanded():
@@ -151,3 +158,83 @@ def test_group_nicks_are_nicknames_once_expanded():
     assert "bots[0].nick: 'lab guests1' is not a nickname" in error_of(minimal(bots=named))
     long = [{"group": "g", "count": 10, "nick": "n" * 31 + "{i}"}]
     assert f"bots[0].nick: {'n' * 31 + '10'!r}: " in error_of(minimal(bots=long))
+
+
+# ---- files that would eat the machine (issue 11, items 14 and 15) ----------------------------
+
+BOT = "bots: [{nick: a, script: [{do: join}]}]\n"
+ALIAS_BOMB = (
+    "name: bomb\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10))
+    + BOT
+)
+EATERS = {
+    "crowds": (
+        "name: crowds\nbots:\n"
+        + "".join(f"  - {{group: g{i}, count: 100000}}\n" for i in range(100)),
+        "bots: 10,000,000 bots, more than",
+    ),
+    "aliases": (ALIAS_BOMB, "refused: its aliases expand to more than 100,000 values"),
+    "flow": ("[" * 100_000, "nest"),  # libyaml's own limit, or ours without libyaml
+    "block": ("- " * 100_000, "nested more than 64 deep"),
+    "seed": (f"name: s\nseed: {'9' * 5000}\n{BOT}", "s.yaml:2:7: refused: a number of 5,000"),
+    "huge": ("# " + "x" * (2 << 20) + f"\nname: h\n{BOT}", "too big for a scenario (over 1 MiB)"),
+}
+
+
+@pytest.mark.parametrize("name", EATERS)
+def test_a_file_that_would_eat_the_machine_is_refused_at_once(tmp_path, name):
+    import time
+
+    text, said = EATERS[name]
+    path = tmp_path / f"{name[0]}.yaml"
+    path.write_text(text, encoding="utf-8")
+    began = time.perf_counter()
+    with pytest.raises(ScenarioError) as caught:
+        load(path)
+    assert time.perf_counter() - began < 0.5
+    message = str(caught.value)
+    assert "\n" not in message and said in message and message.startswith(str(path))
+
+
+def test_the_bot_cap_says_what_allows_it():
+    groups = [{"group": "a", "count": 600}, {"group": "b", "count": 600}]
+    with pytest.raises(ScenarioError) as caught:
+        parse(minimal(bots=groups), "s.yaml", max_bots=1000)
+    message = str(caught.value)
+    assert message.startswith("s.yaml: bots: 1,200 bots, more than")
+    assert "at most 1,000 bots" in message and "\n" not in message
+
+
+NUMBER_FIELDS = {  # VALUE stands for the number tried
+    "seed": "seed: VALUE\n" + BOT,
+    "count": "bots: [{group: g, count: VALUE}]\n",
+    "max_clients": "server: {options: {max_clients: VALUE}}\n" + BOT,
+    "max_line_bytes": "server: {options: {max_line_bytes: VALUE}}\n" + BOT,
+    "rate_limit": "server: {options: {rate_limit: VALUE}}\n" + BOT,
+    "handshake_timeout": "server: {options: {handshake_timeout: VALUE}}\n" + BOT,
+    "errors": "expect: {errors: VALUE}\n" + BOT,
+    "at": "bots: [{nick: a, script: [{do: join, at: VALUE}]}]\n",
+}
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "1e400"])
+@pytest.mark.parametrize("field", NUMBER_FIELDS)
+def test_every_number_field_refuses_inf_and_nan(tmp_path, field, value):
+    path = tmp_path / "n.yaml"
+    path.write_text("name: n\n" + NUMBER_FIELDS[field].replace("VALUE", value), encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load(path)
+    message = str(caught.value)
+    assert "\n" not in message and field in message, message
+
+
+def test_a_duration_of_400_digits_is_too_long_not_infinite():
+    bots = [{"nick": "a", "script": [{"do": "join", "at": "9" * 400 + "s"}]}]
+    assert "is too long: at most 10080m" in error_of(minimal(bots=bots))
+
+
+def test_the_protocol_is_a_plain_name():
+    assert parse(minimal()).server.protocol == "netlab"
+    assert f"{parse(minimal()).server.protocol}" == "netlab"  # as the header prints it
+    assert f"{parse(minimal(server={'protocol': 'lines'})).server.protocol}" == "lines"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 
 import psutil
@@ -70,6 +71,15 @@ def test_crowd_at_double_speed(tmp_path):
 def test_handout_scenario_on_the_embedded_server():
     done = simulate("scenarios/handout.yaml", "--speed", "2", "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+RUN_HERE = {"demo": test_demo_end_to_end, "crowd": test_crowd_at_double_speed}
+RUN_HERE["handout"] = test_handout_scenario_on_the_embedded_server
+
+
+def test_every_shipped_scenario_is_run_by_a_test():
+    """A scenario shipped without a test that runs it would break unnoticed."""
+    assert {path.stem for path in SCENARIOS.glob("*.yaml")} == set(RUN_HERE)
 
 
 def test_login_under_the_handout_protocol_is_a_scenario_error():
@@ -157,3 +167,181 @@ def test_ctrl_c_stops_a_directory_run(tmp_path):
     assert proc.returncode == 130, out + err
     assert err.count("interrupted") == 1 and "Traceback" not in err
     assert "second" not in out + err  # the second scenario never started
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000,
+        "name: s\nseed: " + "9" * 5000 + "\nbots: [{nick: a, script: [{do: join}]}]\n",
+        "name: s\nserver: {options: {rate_limit: .inf}}\nbots: [{nick: a, script: [{do: join}]}]\n",
+        "name: s\nbots:\n" + "".join(f"  - {{group: g{i}, count: 100000}}\n" for i in range(100)),
+    ],
+    ids=["deep", "seed", "inf", "crowds"],
+)
+def test_a_file_that_would_eat_the_machine_exits_2_with_one_line(tmp_path, text):
+    path = tmp_path / "eater.yaml"
+    path.write_text(text, encoding="utf-8")
+    began = time.monotonic()
+    done = simulate(str(path), timeout=20)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert time.monotonic() - began < 5  # the interpreter's start included; load() is < 0.5 s
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith(str(path))
+    assert done.stdout == ""
+
+
+def wait_for(condition, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout:g} s"
+        time.sleep(0.02)
+
+
+def read_line(proc: subprocess.Popen, timeout: float = 20.0) -> str:
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        assert selector.select(timeout), f"no line within {timeout:g} s"
+    return proc.stdout.readline()
+
+
+LATE_JOIN = (
+    "name: late\nbots:\n  - nick: a\n    script: [{at: 1s, do: join}, {do: wait, for: 1s}]\n"
+    "  - nick: b\n    script: [{at: 1s, do: join}, {do: say, text: hi}]\n"
+)
+
+
+@pytest.mark.timeout(60)
+def test_the_header_comes_before_the_first_join_and_the_transcript_follows_live(tmp_path):
+    path, transcript = tmp_path / "late.yaml", tmp_path / "late.txt"
+    path.write_text(LATE_JOIN, encoding="utf-8")
+    proc = subprocess.Popen(
+        [*NETLAB, "simulate", str(path), "--transcript", str(transcript)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        head = read_line(proc)
+        assert head.startswith("late: 2 bots, netlab protocol, embedded netlab serve on 127.0.0.1:")
+        assert "registered" not in transcript.read_text(encoding="utf-8")  # nobody joined yet
+        # While the run goes on (a waits 1 s after joining), its lines are in the file.
+        wait_for(lambda: "b > hi" in transcript.read_text(encoding="utf-8"), what="transcript")
+        assert proc.poll() is None
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    assert "PASSED late" in out
+
+
+@pytest.mark.timeout(60)
+def test_a_closed_pipe_leaves_the_verdicts_exit_status(tmp_path):
+    """`netlab simulate ... | head -2`: exit 0 for a run that passed, not 1, and no traceback."""
+    path = tmp_path / "late.yaml"
+    path.write_text(LATE_JOIN, encoding="utf-8")
+    proc = subprocess.Popen(
+        [*NETLAB, "simulate", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert read_line(proc).startswith("late: 2 bots")
+    proc.stdout.close()  # as `head -1` does once it has its line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 0, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    proc.stderr.close()
+
+
+@pytest.mark.timeout(60)
+def test_with_a_target_the_options_that_cannot_apply_are_said_up_front(server_factory):
+    server = server_factory("--admin-password", "secret")  # room for zoe: max_clients is 100
+    done = simulate(
+        "scenarios/demo", "--target", f"127.0.0.1:{server.port}", "--speed", "4", timeout=60
+    )
+    first = done.stderr.splitlines()[0]
+    assert f"server.options cannot apply to 127.0.0.1:{server.port}" in first
+    assert "--max-clients 6" in first
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "zoe: join: expected to be refused, but was connected" in done.stdout
+    assert "already taken" not in done.stdout  # no cascade from her own first connection
+    assert "errors <= 0            zoe: join: expected to be refused, but was connected" in (
+        done.stdout
+    )
+
+
+def netlab_in(cwd, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*NETLAB, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_list_shows_the_built_in_scenarios(tmp_path):
+    done = netlab_in(tmp_path, "simulate", "--list")
+    assert done.returncode == 0, done.stderr
+    header, rule, *rows = done.stdout.splitlines()
+    assert header.split() == ["Name", "Bots", "Duration", "What", "it", "shows"]
+    assert set(rule) <= {"-", " "}
+    found = {row.split()[0]: row.split()[1] for row in rows}
+    assert found == {"crowd": "300", "demo": "7", "handout": "4"}
+    assert "a spammer gets kicked by the operator" in done.stdout
+
+
+@pytest.mark.timeout(60)
+def test_a_built_in_name_runs_from_any_folder(tmp_path):
+    done = netlab_in(tmp_path, "simulate", "handout", "--speed", "2", "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "PASSED handout: all 3 expectations held"
+    missing = netlab_in(tmp_path, "simulate", "nothing")
+    assert missing.returncode == 2
+    assert "built in: crowd, demo, handout" in missing.stderr
+
+
+def test_no_scenario_is_a_usage_error():
+    done = simulate()
+    assert done.returncode == 2 and "netlab simulate --list shows them" in done.stderr
+
+
+def test_help_names_every_exit_status():
+    done = simulate("--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.replace("│", " ").split())
+    assert "130 interrupted (Ctrl-C)" in text and "3 the target could not be reached" in text
+
+
+@pytest.mark.timeout(60)
+def test_the_package_carries_the_scenarios(tmp_path):
+    """What `pip install .` installs (setuptools' build_py, from a copy of the tree) has the
+    scenarios as package data, and `netlab simulate --list` finds them there."""
+    import os
+    import shutil
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "netlab", source / "netlab", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    built = tmp_path / "built"
+    done = subprocess.run(
+        [sys.executable, "-c", "import setuptools; setuptools.setup()", "-q", "build_py",
+         "--build-lib", str(built)],
+        capture_output=True, text=True, timeout=60, cwd=source,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (built / "netlab" / "scenarios" / "demo.yaml").is_file()
+    assert (built / "netlab" / "sim" / "engine.py").is_file()
+    listed = netlab_in(tmp_path, "simulate", "--list", env={**os.environ, "PYTHONPATH": str(built)})
+    assert listed.returncode == 0 and "demo" in listed.stdout, listed.stderr

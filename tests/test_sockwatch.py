@@ -18,8 +18,10 @@ import psutil
 import pytest
 
 from netlab import sockwatch
+from netlab.net import format_address
+from netlab.sockets import kernel
 from netlab.sockwatch import SocketsConfig
-from netlab.status import format_address, write_status
+from netlab.status import write_status
 
 CLI = [sys.executable, "-c", "from netlab.cli import main; main()", "sockets"]
 KEYS = ["proto", "recv_q", "send_q", "local", "remote", "state", "pid", "process", "side", "nick"]
@@ -219,6 +221,9 @@ def test_no_match_prints_an_empty_json_list_and_exits_0() -> None:
         (["--format", "fancy"], "unknown format 'fancy'"),
         (["--kind", "sctp"], "--kind"),
         (["--watch", "--format", "json"], "--watch"),
+        (["--explain", "--format", "csv"], "--explain writes sentences"),
+        (["--watch", "--interval", "inf"], "--interval"),
+        (["--interval", "nan"], "--interval"),
     ],
 )
 def test_bad_arguments_exit_non_zero_with_a_message(args: list[str], message: str) -> None:
@@ -356,13 +361,13 @@ def test_netlink_and_proc_net_agree(chat: Chat) -> None:
     closed.close()  # a FIN_WAIT2 / CLOSE_WAIT pair
     config = sockwatch.SocketsConfig(port=chat.port, all_states=True)
     try:
-        list(sockwatch._sock_diag("tcp", config))
+        list(kernel.sock_diag("tcp", config))
     except OSError:
         pytest.skip("sock_diag is refused here")
 
     def agree() -> bool:  # read again each time: the FIN may still be on its way
         return all(
-            set(sockwatch._sock_diag(proto, config)) == set(sockwatch._read_proc_net(proto, config))
+            set(kernel.sock_diag(proto, config)) == set(kernel.read_proc_net(proto, config))
             for proto in ("tcp", "tcp6")
         )
 

@@ -62,14 +62,44 @@ def test_empty_table_keeps_its_header() -> None:
     assert "Recv-Q" in tables.render([], HEADERS)
 
 
-def test_formats_lists_own_and_tabulate_names() -> None:
-    assert tables.FORMATS[:3] == ("table", "json", "csv")
-    assert {"github", "grid", "plain"} <= set(tables.FORMATS)
-
-
 def test_unknown_format_is_a_value_error_naming_the_choices() -> None:
     with pytest.raises(ValueError, match=r"unknown format 'nope'.*github"):
         tables.render(ROWS, HEADERS, "nope")
     with pytest.raises(ValueError):
         tables.check_format("nope")
     assert tables.check_format("grid") == "grid"
+
+
+PLANTED = "\x1b]0;PWNED\x07\x1b[31mroot_admin"
+
+
+def test_visible_escapes_control_and_format_characters_and_keeps_real_names() -> None:
+    assert tables.visible(PLANTED) == "\\x1b]0;PWNED\\x07\\x1b[31mroot_admin"
+    assert tables.visible("evil\u202etxt.exe\u200b") == "evil\\u202etxt.exe\\u200b"
+    assert tables.visible("tag\U000e0041\n\t") == "tag\\U000e0041\\x0a\\x09"
+    for name in ("Алиса", "小明", "zoë", "bob 👋", "007"):
+        assert tables.visible(name) == name
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "github", "plain"])
+def test_every_format_but_json_shows_control_characters_escaped(fmt: str) -> None:
+    text = tables.render([{"nick": PLANTED, "n": 1}], {"nick": "Nick\x1b", "n": "N"}, fmt)
+    assert "\x1b" not in text and "\x07" not in text
+    assert "\\x1b]0;PWNED\\x07\\x1b[31mroot_admin" in text
+
+
+def test_json_keeps_the_text_as_json_escapes() -> None:
+    text = tables.render([{"nick": PLANTED}], ["nick"], "json")
+    assert "\x1b" not in text and "\\u001b]0;PWNED\\u0007" in text
+    assert json.loads(text) == [{"nick": PLANTED}]
+
+
+def test_compact_table_has_one_space_between_columns_and_no_title_padding() -> None:
+    header, rule, first, second = tables.render(ROWS, HEADERS, compact=True).splitlines()
+    assert second == "tcp6    1200 -"
+    assert header == "Proto Recv-Q Nick"
+    assert rule == "----- ------ -----"
+    assert first == "tcp        0 alice"
+    wide = tables.render(ROWS, HEADERS).splitlines()[0]
+    assert len(wide) > len(header)
+    assert tables.cell_width("小明") == 4 and tables.cell_width("alice") == 5

@@ -10,9 +10,8 @@ import signal
 import sys
 import uuid
 
-from netlab import aio, net
+from netlab import aio, net, status
 from netlab import protocol as p
-from netlab.serve import status
 from netlab.serve.bus import Bus, LocalBus
 from netlab.serve.config import ServerConfig
 from netlab.serve.connection import Connection, ServerState
@@ -53,9 +52,7 @@ class Server:
         self.state = ServerState(config, self.loop, self.room, self.stop)
         self.listeners: list[str] = []
         self.stopping = asyncio.Event()
-        self.status = status.StatusFile(
-            self.loop, self._status_document, lambda: len(self.room.members), config.status_file
-        )
+        self.status = status.StatusWriter(self.loop, self._status_document, config.status_file)
         self.room.on_change = self.status.changed
         self.console: Console | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -151,4 +148,4 @@ class Server:
             {"nick": c.nick, "local": c.local, "remote": c.address}
             for c in self.room.members.values()
         ]
-        return status.document(self.listeners, clients)
+        return {"pid": os.getpid(), "listen": self.listeners, "clients": clients}

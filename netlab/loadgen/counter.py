@@ -1,0 +1,245 @@
+"""One bench connection, and the counters a run's connections share.
+
+A connection joins through the sans-IO ``ClientSession`` (the prompt, the nickname, the
+welcome, a refusal) and, once the session has reported ``Joined``, reads raw: copies are
+counted by their markers with one ``bytes.count`` per receive, because decoding lines would
+cost the bench more per copy than the server spends (docs/performance.md, the ceiling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from netlab import protocol as p
+from netlab.loadgen.config import (
+    MARK,
+    PAYLOAD_FORMAT,
+    RECORD,
+    SYNC,
+    TIMED,
+    UNTIMED,
+    BenchConfig,
+    BenchError,
+)
+from netlab.protocol.client_session import Dialect
+
+
+class Bench:
+    """The shared counters of one run; connections add to them as they read."""
+
+    def __init__(self, config: BenchConfig, epoch_ns: int) -> None:
+        self.config = config
+        self.epoch_ns = epoch_ns
+        self.delivered = 0
+        self.echoed = 0
+        self.expected = 0
+        self.last_copy = 0.0
+        self.complete = asyncio.get_running_loop().create_future()
+        self.samples: list[int] = []
+        self.dropped = 0
+        self.rate_limited = False
+        self.measuring = False
+        self.stop = asyncio.Event()
+        """Set by Ctrl-C: the run ends and reports what it has measured so far."""
+
+    def counted(self, copies: int, now: float) -> None:
+        self.delivered += copies
+        self.last_copy = now
+        if self.delivered >= self.expected and self.measuring and not self.complete.done():
+            self.complete.set_result(None)
+
+
+class BenchClient(asyncio.Protocol):
+    """One connection: joins, then only counts markers (and, as a probe, reads send times)."""
+
+    def __init__(
+        self, bench: Bench, index: int, nick: str, sender_id: int | None, probe: bool
+    ) -> None:
+        self.bench = bench
+        self.index = index
+        self.nick = nick
+        self.sender_id = sender_id
+        self.own = (b"@@%05d" % sender_id) if sender_id is not None else b""
+        self.probe = probe
+        self.transport: asyncio.Transport | None = None
+        loop = asyncio.get_running_loop()
+        self.joined = loop.create_future()
+        self.heard = loop.create_future()
+        self.session = p.ClientSession(nick, bench.config.protocol)
+        self.lines = self.session.dialect is Dialect.lines
+        self.greeting = b""  # lines: the stream so far, while looking for the sync
+        self.refusal = ""
+        self.counting = False
+        self.tail = b""  # the last bytes of the previous receive, for markers cut in two
+        self.carry = b""  # a probe's unparsed end of the previous receive
+        self.writable: asyncio.Future[None] | None = None
+        self.lost = False
+        self.sent = 0
+        """Messages written so far (kept when a run is cut short)."""
+
+    # -- asyncio callbacks --
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if self.lines:
+            # Say something at once: a server whose listen backlog overflowed (ncat's is 10)
+            # may have answered with a SYN cookie and dropped our ACK; only data we send makes
+            # the kernel retry until the connection really exists on its side.
+            transport.write(SYNC + b"\n")  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.heard.done():
+            self.heard.set_result(None)
+        if self.counting:
+            self.count(data)
+        elif self.lines:
+            self.syncing(data)
+        else:
+            self.joining(data)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if not self.joined.done():
+            self.joined.set_exception(BenchError(self.refusal or "connection closed"))
+            self.joined.exception()  # seen here: nobody may be waiting any more
+        elif self.bench.measuring:
+            self.bench.dropped += 1
+        if self.writable is not None and not self.writable.done():
+            self.writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self.writable is not None and not self.writable.done():
+            self.writable.set_result(None)
+        self.writable = None
+
+    # -- joining --
+
+    def joining(self, data: bytes) -> None:
+        """The handshake, through the session; what follows the welcome is counted."""
+        assert self.transport is not None
+        session = self.session
+        events = session.receive_data(data)
+        if session.holding and session.phase == "joining":
+            events += session.flush()  # a welcome is never cut by a full receive
+        after: list[bytes] = []
+        for event in events:
+            if isinstance(event, p.Prompted):
+                self.transport.write(event.reply)
+            elif isinstance(event, p.Refused | p.Rejected):
+                self.refusal = event.text if isinstance(event, p.Refused) else event.reason
+                self.transport.close()
+            elif isinstance(event, p.Joined):
+                self.counting = True
+            elif isinstance(event, p.Received) and self.counting:
+                after.append(event.text.encode() + b"\n")
+        if self.counting:
+            self._joined(b"".join(after))
+
+    def syncing(self, data: bytes) -> None:
+        """A relay with no handshake: joined once a sync line came back through the server."""
+        self.greeting += data
+        at = self.greeting.find(SYNC)
+        if at >= 0:
+            self._joined(self.greeting[at + len(SYNC) :])
+        else:
+            self.greeting = self.greeting[-len(SYNC) :]
+
+    def _joined(self, rest: bytes) -> None:
+        self.greeting = b""
+        self.counting = True
+        if not self.joined.done():
+            self.joined.set_result(None)
+        if rest:
+            self.count(rest)
+
+    # -- counting --
+
+    def count(self, data: bytes) -> None:
+        # ``tail`` is the end of the stream so far, so that a marker cut over two (or more)
+        # receives is counted once, in the receive that completes it.
+        tail = self.tail
+        copies = data.count(MARK)
+        if tail:
+            copies += (tail[-1:] + data[:1]).count(MARK)
+        own = 0
+        if self.own:
+            keep = len(self.own) - 1
+            own = data.count(self.own)
+            if tail:
+                own += (tail + data[:keep]).count(self.own)
+            self.tail = data[-keep:] if len(data) >= keep else (tail + data)[-keep:]
+            if not self.bench.rate_limited and b"Slow down" in data:
+                self.bench.rate_limited = True
+        else:
+            self.tail = data[-1:]
+        if copies or own or self.probe:
+            now = time.perf_counter()
+            if own:
+                self.bench.echoed += own
+            if copies or own:
+                self.bench.counted(copies - own, now)
+            if self.probe:
+                self.sample(data, now)
+
+    def sample(self, data: bytes, now: float) -> None:
+        buffer = self.carry + data if self.carry else data
+        now_us = (int(now * 1e9) - self.bench.epoch_ns) // 1000
+        samples = self.bench.samples
+        safe = max(0, len(buffer) - (RECORD - 1))
+        find = buffer.find
+        at = find(b"^")
+        while at >= 0:
+            start = at - 7
+            end = start + RECORD
+            if start >= 0 and buffer[start : start + 2] == MARK:
+                if end > len(buffer):
+                    safe = min(safe, start)
+                    break
+                samples.append(now_us - int(buffer[end - 11 : end]))
+                safe = max(safe, end)
+                at = find(b"^", end)
+            else:
+                at = find(b"^", at + 1)
+        self.carry = buffer[safe:]
+
+    # -- sending --
+
+    async def send_messages(self, count: int, rate: float, stride: int, started: float) -> int:
+        """Send ``count`` messages; return how many were written."""
+        assert self.transport is not None and self.sender_id is not None
+        config = self.bench.config
+        epoch_ns = self.bench.epoch_ns
+        pad = "." * (config.size - RECORD)
+        # The handout's client sends no newline; the bench adds one so that messages merged
+        # into one receive by TCP are still told apart by a netlab server.
+        end = b"\n" if self.session.dialect is Dialect.handout else b""
+        message = self.session.message
+        write = self.transport.write
+        for seq in range(count):
+            if rate:
+                delay = started + seq / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            elif seq % 8 == 7:
+                # Let the readers run between bursts, as separate clients would.
+                await asyncio.sleep(0)
+            if self.writable is not None:
+                await self.writable
+            if self.lost:
+                break
+            payload = PAYLOAD_FORMAT.format(
+                sender=self.sender_id,
+                kind=TIMED if seq % stride == 0 else UNTIMED,
+                seq=seq,
+                sent_us=(time.perf_counter_ns() - epoch_ns) // 1000,
+            )
+            write(message(payload + pad) + end)
+            self.sent += 1
+        return self.sent
