@@ -102,3 +102,37 @@ def test_without_redis_server_the_error_says_how_to_install_it(tmp_path):
         and "apt-get install redis-server" in done.stderr
     )
     assert "Traceback" not in done.stderr
+
+
+OUTAGE = """
+name: outage
+server: {servers: 2}
+bots:
+  - nick: ann
+    script:
+      - {at: 0s, do: join}
+      - {at: 1s, do: stop-redis}
+      - {do: expect, text: "chat with the other servers is interrupted", within: 3s}
+      - {do: say, text: "alone on server 1"}
+      - {at: 2.5s, do: start-redis}
+      - {do: expect, text: "whole again", within: 5s}
+      - {after: 0.5s, do: say, text: "together again"}
+  - nick: ben
+    script:
+      - {at: 0.2s, do: join}
+      - {do: expect, text: "whole again", within: 8s}
+      - {do: expect, text: "ann: together again", within: 4s}
+      - {after: 0.5s, do: leave}
+"""
+
+
+@needs_redis
+def test_stop_and_start_redis_steps(tmp_path):
+    scenario = tmp_path / "outage.yaml"
+    scenario.write_text(OUTAGE)
+    report = tmp_path / "outage.json"
+    done = simulate(str(scenario), "--quiet", "--report", str(report))
+    assert done.returncode == 0, done.stdout + done.stderr
+    bots = {b["nick"]: b for b in json.loads(report.read_text())["bots"]}
+    # ann's line while Redis was away is lost to server 2 (pub/sub is at most once).
+    assert (bots["ben"]["expected"], bots["ben"]["delivered"], bots["ben"]["lost"]) == (2, 1, 1)

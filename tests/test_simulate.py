@@ -306,7 +306,7 @@ def test_a_built_in_name_runs_from_any_folder(tmp_path):
     assert done.stdout.strip() == "PASSED handout: all 3 expectations held"
     missing = netlab_in(tmp_path, "simulate", "nothing")
     assert missing.returncode == 2
-    assert "built in: crowd, demo, handout" in missing.stderr
+    assert "built in: cluster, crowd, demo, handout" in missing.stderr
 
 
 def test_no_scenario_is_a_usage_error():

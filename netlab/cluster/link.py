@@ -66,6 +66,9 @@ class Keys:
         return self.prefix + "users:" + server_id
 
 
+_OPTIONS = {"decode_responses": True, "socket_connect_timeout": 1, "socket_timeout": 2}
+
+
 class RedisLink:
     """One server's connection to the cluster's Redis."""
 
@@ -81,20 +84,9 @@ class RedisLink:
         self.keys = Keys(cluster)
         self.server_id = server_id
         self.backoff = backoff
-        self.redis = aioredis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=2,
-            socket_timeout=3,
-            retry=Retry(NoBackoff(), 0),  # the link retries itself, and says so once
-        )
-        self.sync = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=1,
-            socket_timeout=1,
-            retry=SyncRetry(NoBackoff(), 0),
-        )
+        # No retries inside the client: the link retries itself, and says so once.
+        self.redis = aioredis.from_url(url, retry=Retry(NoBackoff(), 0), **_OPTIONS)
+        self.sync = redis.Redis.from_url(url, retry=SyncRetry(NoBackoff(), 0), **_OPTIONS)
         """For the nickname claim, which the room asks synchronously: one loopback round trip
         that blocks the loop (about 0.1 ms), and so is ordered with every other change."""
         self.handlers: dict[str, Handler] = {}
@@ -104,7 +96,7 @@ class RedisLink:
         self.on_up: Callable[[], None] = lambda: None
         self.up = asyncio.Event()
         self.dropped = 0
-        """Publications dropped while Redis was away (docs/cluster.md measures them)."""
+        """Publications dropped in the last outage (docs/cluster.md measures them)."""
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._down_since: float | None = None
@@ -163,7 +155,7 @@ class RedisLink:
             self._restored()
             tasks = [
                 asyncio.create_task(self._broken.wait()),  # a caller's command failed
-                asyncio.create_task(self._read(pubsub)),
+                asyncio.create_task(read_events(pubsub, self.server_id, self.handlers)),
                 asyncio.create_task(self._send()),
                 *(asyncio.create_task(worker()) for worker in self.workers),
             ]
@@ -184,11 +176,13 @@ class RedisLink:
         """Redis failed (here or in a caller's command): down until the supervisor reconnects."""
         self.up.clear()
         self._broken.set()
+        first = self._down_since is None
+        if first:
+            self._down_since, self.dropped = time.monotonic(), 0
         self.dropped += self._queue.qsize()
         self._queue = asyncio.Queue()
-        if self._down_since is not None:
+        if not first:
             return  # logged and told once per outage
-        self._down_since = time.monotonic()
         log.warning(
             "Redis at %s is unreachable (%s): the chat with the other servers is interrupted;"
             " local chat goes on, retrying",
@@ -215,29 +209,6 @@ class RedisLink:
 
     # -- the two loops that run while connected --
 
-    async def _read(self, pubsub: aioredis.client.PubSub) -> None:
-        own = self.server_id
-        while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-            if message is None or message.get("type") != "message":
-                continue
-            try:
-                event = json.loads(message["data"])
-                origin, kind = event.pop("o"), event.pop("k")
-            except (ValueError, KeyError, TypeError, AttributeError):
-                log.warning("ignored a malformed cluster event: %r", message.get("data"))
-                continue
-            if origin == own:
-                continue  # delivered locally when it was published
-            handler = self.handlers.get(kind)
-            if handler is None:
-                continue
-            try:
-                handler(origin, event)
-            except Exception:
-                # A bad event (or a bug) stays with that event: the reader goes on.
-                log.exception("error while handling a cluster %r event", kind)
-
     async def _send(self) -> None:
         channel = self.keys.channel
         while True:
@@ -252,6 +223,29 @@ class RedisLink:
                     pipe.publish(channel, payload)
                 await pipe.execute()
             self._sending = False
+
+
+async def read_events(pubsub: aioredis.client.PubSub, own: str, handlers: dict[str, Handler]):
+    """Read the subscription as fast as it comes: decode, hand over, next. A server's own
+    publications are skipped (it delivered them when it published)."""
+    while True:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+        if message is None or message.get("type") != "message":
+            continue
+        try:
+            event = json.loads(message["data"])
+            origin, kind = event.pop("o"), event.pop("k")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("ignored a malformed cluster event: %r", message.get("data"))
+            continue
+        handler = handlers.get(kind)
+        if origin == own or handler is None:
+            continue
+        try:
+            handler(origin, event)
+        except Exception:
+            # A bad event (or a bug) stays with that event: the reader goes on.
+            log.exception("error while handling a cluster %r event", kind)
 
 
 async def _stop(tasks: list[asyncio.Task]) -> None:
