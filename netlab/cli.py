@@ -305,7 +305,15 @@ def bench(
     target: Optional[str] = typer.Option(  # noqa: UP045
         None,
         metavar="HOST:PORT",
-        help="Server to measure; unset: start a `netlab serve` for the run (rate limit off).",
+        help="Server to measure (HOST:PORT,HOST:PORT: the servers of one cluster, the clients"
+        " spread over them); unset: start a `netlab serve` for the run (rate limit off).",
+    ),
+    servers: int = typer.Option(
+        1,
+        min=1,
+        max=16,
+        help="Without --target: start a cluster of this many servers on a redis-server of its"
+        " own, the clients spread over them (docs/cluster.md).",
     ),
     protocol: str = typer.Option(
         Dialect.netlab.value,
@@ -359,6 +367,7 @@ def bench(
         join_timeout=join_timeout,
         compare=compare,
         rounds=rounds,
+        servers=servers,
     )
     raise typer.Exit(run(config))
 
