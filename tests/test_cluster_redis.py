@@ -4,7 +4,6 @@ the replica, the bus, heartbeats and reaping, an outage and the re-sync."""
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 
@@ -15,6 +14,7 @@ from redis_helpers import needs_redis
 
 from netlab import protocol as p
 from netlab.cluster import INTERRUPTED, RESTORED, scripts
+from netlab.cluster.link import frame
 from netlab.cluster.node import ClusterNode
 from netlab.serve.bus import Act, Said, Told
 from netlab.serve.presence import Member, Origin
@@ -228,8 +228,8 @@ async def test_a_busy_channel_does_not_get_the_subscriber_dropped(nodes, redis_s
         for b in range(batches):
             pipe = client.pipeline(transaction=False)
             for i in range(per_batch):
-                event = {"o": "z", "k": "said", "line": f"{b}.{i} {payload}", "from": None}
-                pipe.publish("netlab:test:events", json.dumps(event))
+                event = ["said", {"line": f"{b}.{i} {payload}", "from": None}]
+                pipe.publish("netlab:test:events", frame("z", [event]))  # one line a message
             pipe.execute()
             time.sleep(0.1)  # the pace of the load, not a wait for a condition
 

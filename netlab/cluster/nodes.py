@@ -21,7 +21,7 @@ import logging
 import time
 
 from netlab.cluster import scripts
-from netlab.cluster.link import ERRORS, RedisLink
+from netlab.cluster.link import ERRORS, RedisLink, frame
 from netlab.cluster.redis_presence import RedisPresence, decode, encode
 from netlab.serve.presence import Member
 
@@ -149,4 +149,4 @@ class NodeWatch:
                 log.warning("%s: the nickname was taken on another server meanwhile", member.nick)
                 presence.on_conflict(member)
         users = [encode(member) for member in presence.local.values()]
-        sync.publish(keys.channel, json.dumps({"o": self.server_id, "k": "node", "users": users}))
+        sync.publish(keys.channel, frame(self.server_id, [["node", {"users": users}]]))
