@@ -62,7 +62,8 @@ def test_redis_going_away_and_coming_back_mid_chat(redis_server, tmp_path):
                 peer.expect(INTERRUPTED, timeout=5)
             ann.say("only this server")  # local chat goes on
             assert amy.expect("only this server").endswith("ann: only this server")
-            with s2.connect("cleo") as cleo:  # joining goes on too
+            with s2.connect("cleo") as cleo:  # joining goes on too, and is told
+                cleo.expect(INTERRUPTED)
                 bob.expect(p.joined("cleo"))
                 redis_server.start()
                 for peer in (ann, amy, bob, cleo):

@@ -3,13 +3,15 @@ and what the server's own clients are told of the cluster's faults."""
 
 from __future__ import annotations
 
+import asyncio
+
 from netlab import protocol as p
 from netlab.cluster import INTERRUPTED, RESTORED
 from netlab.cluster.link import RedisLink
 from netlab.cluster.nodes import NodeWatch
 from netlab.cluster.redis_bus import RedisBus
 from netlab.cluster.redis_presence import RedisPresence
-from netlab.serve.bus import Act, Said
+from netlab.serve.bus import Act, Said, Told
 from netlab.serve.presence import Member
 
 ONE_BY_ONE = 5
@@ -29,6 +31,7 @@ class ClusterNode:
         self.link.on_up = lambda: self.bus.local(Said(RESTORED))
         self.presence.on_gone = self._announce_gone
         self.presence.on_conflict = self._conflict
+        self.presence.on_alone = self._alone
 
     async def start(self, wait: float = 3.0) -> None:
         await self.link.start(wait)
@@ -42,6 +45,10 @@ class ClusterNode:
         lines = [p.left(n) for n in nicks] if len(nicks) <= ONE_BY_ONE else [p.left_many(nicks)]
         for line in lines:
             self.bus.local(Said(line))
+
+    def _alone(self, member: Member) -> None:
+        # Called during the claim: the newcomer is in the room, welcomed, once this tick ends.
+        asyncio.get_running_loop().call_soon(self.bus.local, Told(member.origin, INTERRUPTED))
 
     def _conflict(self, member: Member) -> None:
         self.bus.local(Act(member.origin, "kick", "server", CONFLICT_REASON))

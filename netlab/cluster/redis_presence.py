@@ -50,6 +50,8 @@ class RedisPresence:
         """Users of another server that died or shut down: announce them as left."""
         self.on_conflict: Callable[[Member], None] = lambda member: None
         """A local user whose nickname another server gave away during an outage."""
+        self.on_alone: Callable[[Member], None] = lambda member: None
+        """A newcomer admitted while Redis is away: tell them the chat is cut."""
         self.claim_script = link.sync.register_script(scripts.CLAIM)
         self.release_script = link.sync.register_script(scripts.RELEASE)
         link.handlers.update(
@@ -77,7 +79,10 @@ class RedisPresence:
                     self.replica.release(member.nick, member.origin)
                     return self._holder(held)
         self.local[nick_key(member.nick)] = member
-        self.link.publish("claim", {"m": encode(member)})
+        if self.link.up.is_set():
+            self.link.publish("claim", {"m": encode(member)})
+        else:
+            self.on_alone(member)
         return None
 
     def release(self, nick: str, origin: Origin) -> None:
