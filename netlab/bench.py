@@ -42,6 +42,19 @@ from netlab.loadgen.run import measure, own_server_options
 from netlab.procstat import listening_pid
 
 
+def _on_a_cluster(config: BenchConfig, progress: Progress):
+    """``--servers N``: a redis-server and N servers of one cluster, started for the run."""
+    from netlab.cluster.embedded import EmbeddedCluster
+
+    cluster = EmbeddedCluster(config.servers, own_server_options(config.clients)).start()
+    try:
+        first = cluster.servers[0]
+        servers = cluster.addresses
+        return aio.run(measure(config, first.host, first.port, first.pid, progress, servers))
+    finally:
+        cluster.stop()
+
+
 def run(config: BenchConfig) -> int:
     """``netlab bench``: 0 when every client joined and every copy arrived, 1 when not (or on
     an error, told in one line), 2 for bad arguments."""
@@ -59,13 +72,17 @@ def run(config: BenchConfig) -> int:
             return 2
     progress = Progress(config.clients)
     try:
-        if config.target is None:
+        if config.target is None and config.servers > 1:
+            result = _on_a_cluster(config, progress)
+        elif config.target is None:
             with embedded.running(own_server_options(config.clients)) as server:
                 run = measure(config, server.host, server.port, server.pid, progress)
                 result = aio.run(run)
         else:
-            host, port = config.address()
-            result = aio.run(measure(config, host, port, listening_pid(host, port), progress))
+            servers = config.addresses()
+            host, port = servers[0]
+            pid = listening_pid(host, port)
+            result = aio.run(measure(config, host, port, pid, progress, servers))
     except (BenchError, embedded.ServerStartError) as error:
         print(f"netlab bench: {error}", file=sys.stderr)
         return 1

@@ -103,6 +103,15 @@ def serve(
         help="Operator console on standard input (default: when it is a terminal).",
         show_default=False,
     ),
+    redis: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        metavar="redis://HOST:PORT/DB",
+        help="Share one chat with every server on this Redis (pip install 'netlab[cluster]').",
+    ),
+    cluster: str = typer.Option("netlab", help="The chat's name on that Redis."),
+    node_timeout: float = typer.Option(
+        10.0, min=0.5, help="Seconds within which a dead server's users are announced as left."
+    ),
 ) -> None:
     """Run the chat server (the handout's protocol, plus everything the handout promises)."""
     from netlab.server import ConfigError, ServerConfig, run
@@ -122,6 +131,9 @@ def serve(
             log_format=log_format.value,
             log_file=str(log_file) if log_file else None,
             console=console,
+            redis=redis,
+            cluster=cluster,
+            node_timeout=node_timeout,
         )
     except ConfigError as error:
         typer.echo(f"netlab serve: {error}", err=True)
@@ -299,7 +311,15 @@ def bench(
     target: Optional[str] = typer.Option(  # noqa: UP045
         None,
         metavar="HOST:PORT",
-        help="Server to measure; unset: start a `netlab serve` for the run (rate limit off).",
+        help="Server to measure (HOST:PORT,HOST:PORT: the servers of one cluster, the clients"
+        " spread over them); unset: start a `netlab serve` for the run (rate limit off).",
+    ),
+    servers: int = typer.Option(
+        1,
+        min=1,
+        max=16,
+        help="Without --target: start a cluster of this many servers on a redis-server of its"
+        " own, the clients spread over them (docs/cluster.md).",
     ),
     protocol: str = typer.Option(
         Dialect.netlab.value,
@@ -361,6 +381,7 @@ def bench(
         compare=compare,
         rounds=rounds,
         html=str(html) if html else None,
+        servers=servers,
     )
     raise typer.Exit(run(config))
 

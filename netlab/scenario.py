@@ -117,9 +117,27 @@ class Reconnect(Step):
     do: Literal["reconnect"]
 
 
+class KillServer(Step):
+    """A fault of an embedded cluster (``server: {servers: N}``): server N dies (SIGKILL)."""
+
+    do: Literal["kill-server"]
+    server: int = Field(ge=1)
+
+
+class StopRedis(Step):
+    do: Literal["stop-redis"]
+
+
+class StartRedis(Step):
+    do: Literal["start-redis"]
+
+
+FAULTS = (KillServer, StopRedis, StartRedis)
+"""Steps that act on the embedded cluster, not on the bot's connection (docs/cluster.md)."""
+
 STEP_TYPES: dict[str, type[Step]] = {
     cls.model_fields["do"].annotation.__args__[0]: cls  # type: ignore[union-attr]
-    for cls in (Join, Say, Expect, Command, Login, Kick, Wait, Leave, Drop, Reconnect)
+    for cls in (Join, Say, Expect, Command, Login, Kick, Wait, Leave, Drop, Reconnect, *FAULTS)
 }
 """The step list, the one place it is written: the actions in docs/scenarios.md's order."""
 ACTIONS = tuple(STEP_TYPES)
@@ -147,6 +165,8 @@ class Bot(Strict):
 
     nick: Nick
     script: list[AnyStep] = Field(min_length=1)
+    server: int | None = Field(None, ge=1)
+    """Which server of an embedded cluster it joins (1 for the first); unset: round robin."""
 
 
 # ---- a group of bots alike -------------------------------------------------------------------
@@ -185,6 +205,8 @@ class Group(Strict):
     join: GroupJoin = GroupJoin()
     chatter: Chatter | None = None
     leave: GroupLeave | None = None
+    server: int | None = Field(None, ge=1)
+    """Which server of an embedded cluster its bots join; unset: round robin."""
 
     @field_validator("nick")
     @classmethod
@@ -224,6 +246,8 @@ class ServeOptions(Strict):
     max_line_bytes: int | None = Field(None, ge=64, le=1 << 24)
     rate_limit: float | None = Field(None, ge=0, le=RATE_LIMIT_MAX)
     log_level: Literal["debug", "info", "warning", "error"] | None = None
+    node_timeout: Seconds | None = Field(None, ge=0.5)
+    """For ``servers`` above 1: how soon the others announce a dead server's users as left."""
 
     @model_validator(mode="after")
     def _servable(self) -> ServeOptions:
@@ -248,6 +272,8 @@ class ServerSpec(Strict):
 
     protocol: Dialect = Field("netlab", validate_default=True)
     options: ServeOptions = ServeOptions()
+    servers: int = Field(1, ge=1, le=16)
+    """Above 1: an embedded cluster, a ``redis-server`` and this many ``netlab serve --redis``."""
 
 
 class Expectations(Strict):
@@ -320,6 +346,7 @@ class Scenario(Strict):
         for nick in self.expect.kicked or []:
             if nick_key(nick) not in seen:
                 found.append(f"expect.kicked: {nick!r} is not a bot of this scenario")
+        found += self._server_problems()
         for index, bot in enumerate(self.bots):
             if isinstance(bot, Bot):
                 found += _script_problems(f"bots[{index}].script", bot.script)
@@ -330,6 +357,25 @@ class Scenario(Strict):
                     f"bots[{index}].chatter: it would never end: give chatter.until, a leave, "
                     "or the scenario a duration"
                 )
+        return found
+
+    def _server_problems(self) -> list[str]:
+        """A bot's server and the fault steps against ``server.servers``."""
+        found, servers = [], self.server.servers
+        for index, bot in enumerate(self.bots):
+            if bot.server is not None and bot.server > servers:
+                found.append(f"bots[{index}].server: {bot.server}, but server.servers is {servers}")
+            for number, step in enumerate(bot.script if isinstance(bot, Bot) else []):
+                if isinstance(step, FAULTS) and servers == 1:
+                    found.append(
+                        f"bots[{index}].script[{number}]: `{step.action}` needs a cluster:"
+                        " give server.servers (2 or more)"
+                    )
+                elif isinstance(step, KillServer) and step.server > servers:
+                    found.append(
+                        f"bots[{index}].script[{number}]: server {step.server},"
+                        f" but server.servers is {servers}"
+                    )
         return found
 
     def protocol_problems(self, protocol: str) -> list[str]:
@@ -385,7 +431,7 @@ def _script_problems(place: str, script: list[Step]) -> list[str]:
             if connected:
                 found.append(f"{place}[{number}]: `join` while connected (use reconnect)")
             connected = getattr(step, "outcome", "connected") == "connected"
-        elif action == "wait":
+        elif action == "wait" or isinstance(step, FAULTS):
             continue
         elif not connected:
             found.append(f"{place}[{number}]: `{action}` before the bot has joined")

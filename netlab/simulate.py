@@ -131,7 +131,7 @@ def simulate(config: SimulateConfig) -> int:
         return EXIT_INVALID
     if config.target is not None:
         try:
-            net.parse_address(config.target)
+            net.parse_targets(config.target)  # one server, or several of one cluster
         except ValueError as error:
             errors.print(f"netlab simulate: --target: {error}")
             return EXIT_INVALID
@@ -192,7 +192,7 @@ def _simulate_file(
         errors.print("\n".join(f"{file}: {problem}" for problem in problems))
         return EXIT_INVALID
     target = config.target or scenario.server.target
-    address = net.parse_address(target) if target else None
+    addresses = net.parse_targets(target) if target else None
     options = scenario.server.options.arguments()
     if target and options:  # said up front: what the scenario expects of them may not happen
         errors.print(
@@ -211,7 +211,7 @@ def _simulate_file(
             console.say(out, f"{head}: running (netlab sockets --port {port} shows it)", "bold")
 
     try:
-        result = aio.run(_run(scenario, address, protocol, config, transcript, announce))
+        result = aio.run(_run(scenario, addresses, protocol, config, transcript, announce))
     except (Unreachable, embedded.ServerStartError) as error:
         errors.print(f"netlab simulate: {file}: {error}", style="bold red")
         return EXIT_UNREACHABLE
@@ -223,7 +223,7 @@ def _simulate_file(
             transcript.close()
     verdicts = report.evaluate(result)
     if not config.quiet:
-        renderer = observe.renderer(net.parse_address(result.target)[1])
+        renderer = observe.renderer(net.parse_targets(result.target)[0][1])
         for style, text in report.summary(result, verdicts, renderer):
             out.print()
             console.say(out, text, style or None)
@@ -247,7 +247,7 @@ def _simulate_file(
 
 async def _run(
     scenario: Scenario,
-    address: tuple[str, int] | None,
+    addresses: list[tuple[str, int]] | None,
     protocol: str,
     config: SimulateConfig,
     transcript: TextIO | None,
@@ -255,17 +255,33 @@ async def _run(
 ) -> RunResult:
     from netlab import report
 
-    own = None
-    if address is None:
+    own = cluster = None
+    if addresses is None and scenario.server.servers > 1:
+        from netlab.cluster.embedded import EmbeddedCluster
+
+        options = server_arguments(scenario, config.speed)
+        cluster = EmbeddedCluster(scenario.server.servers, options)
+        await asyncio.to_thread(cluster.start)
+        addresses = cluster.addresses
+    elif addresses is None:
         own = await asyncio.to_thread(embedded.start, server_arguments(scenario, config.speed))
-        address = own.address
-    host, port = address
-    head = report.header(
-        scenario.name, scenario.bot_count(), protocol, net.format_address(host, port), bool(own)
-    )
+        addresses = [own.address]
+    host, port = addresses[0]
+    where = ",".join(net.format_address(*address) for address in addresses)
+    embedded_run = own is not None or cluster is not None
+    head = report.header(scenario.name, scenario.bot_count(), protocol, where, embedded_run)
     announce(head, port)  # before the first bot joins: the sockets can be watched from now
     sim = Simulation(
-        scenario, host, port, protocol, config.speed, config.seed, transcript, observe.taker(port)
+        scenario,
+        host,
+        port,
+        protocol,
+        config.speed,
+        config.seed,
+        transcript,
+        observe.taker(port),
+        servers=addresses,
+        cluster=cluster,
     )
     progress = None if config.quiet else asyncio.ensure_future(console.progress(sim))
     try:
@@ -278,5 +294,7 @@ async def _run(
         if own is not None:
             await asyncio.to_thread(own.stop)
             own.log_file.close()
-    result.embedded = own is not None
+        if cluster is not None:
+            await asyncio.to_thread(cluster.stop)
+    result.embedded = embedded_run
     return result

@@ -79,6 +79,7 @@ def test_handout_scenario_on_the_embedded_server():
 
 RUN_HERE = {"demo": test_demo_end_to_end, "crowd": test_crowd_at_double_speed}
 RUN_HERE["handout"] = test_handout_scenario_on_the_embedded_server
+RUN_HERE["cluster"] = "tests/test_cluster_scenario.py"  # needs redis-server: run there
 
 
 def test_every_shipped_scenario_is_run_by_a_test():
@@ -299,7 +300,7 @@ def test_list_shows_the_built_in_scenarios(tmp_path):
     assert header.split() == ["Name", "Bots", "Duration", "What", "it", "shows"]
     assert set(rule) <= {"-", " "}
     found = {row.split()[0]: row.split()[1] for row in rows}
-    assert found == {"crowd": "300", "demo": "7", "handout": "4"}
+    assert found == {"cluster": "10", "crowd": "300", "demo": "7", "handout": "4"}
     assert "a spammer gets kicked by the operator" in done.stdout
 
 
@@ -311,7 +312,7 @@ def test_a_built_in_name_runs_from_any_folder(tmp_path):
     assert "netlab/scenarios/handout.yaml: cannot reach 127.0.0.1:" in done.stderr
     missing = netlab_in(tmp_path, "simulate", "nothing")
     assert missing.returncode == 2
-    assert "built in: crowd, demo, handout" in missing.stderr
+    assert "built in: cluster, crowd, demo, handout" in missing.stderr
 
 
 def test_no_scenario_is_a_usage_error():

@@ -127,6 +127,8 @@ class Bot:
         self.result = BotResult(nick, group, sim.ledger.tally(nick))
         self.phase: Phase = "offline"
         self.link: BotLink | None = None
+        self.address = (sim.host, sim.port)
+        """Its server (one of a cluster's: ``Simulation.address_of``)."""
         self.conn = 0
         self.lines = Lines(keep_lines)
         self.last_line = ""
@@ -211,7 +213,7 @@ class Bot:
         self._closed = sim.loop.create_future()
         try:
             _, link = await asyncio.wait_for(
-                sim.loop.create_connection(lambda: BotLink(self), sim.host, sim.port),
+                sim.loop.create_connection(lambda: BotLink(self), *self.address),
                 CONNECT_TIMEOUT_S,
             )
         except (OSError, asyncio.TimeoutError) as error:

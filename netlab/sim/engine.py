@@ -40,10 +40,16 @@ class Simulation:
         seed: int | None = None,
         transcript: TextIO | None = None,
         snapshot: SnapshotTaker | None = None,
+        servers: list[tuple[str, int]] | None = None,
+        cluster: Any = None,
     ) -> None:
         self.scenario = scenario
         self.host, self.port = host, port
-        self.target = net.format_address(host, port)
+        self.servers = servers or [(host, port)]
+        """Where the bots join: one server, or each server of a cluster (docs/cluster.md)."""
+        self.cluster = cluster
+        """The embedded cluster the fault steps act on (netlab.cluster.embedded), or None."""
+        self.target = ",".join(net.format_address(*address) for address in self.servers)
         self.protocol = protocol
         self.speed = speed
         self.seed = scenario.seed if seed is None else seed
@@ -167,16 +173,23 @@ class Simulation:
                 bot.close_now()
         bot.close_now()
 
+    def address_of(self, number: int, server: int | None) -> tuple[str, int]:
+        """Bot ``number``'s server: the one its scenario names (1 for the first), else the
+        servers in turn."""
+        return self.servers[(server - 1 if server else number) % len(self.servers)]
+
     def _jobs(self) -> Iterator[Coroutine[Any, Any, None]]:
         for spec in self.scenario.bots:
             if isinstance(spec, BotSpec):
                 # Only a bot that waits for lines keeps them: a crowd's are never kept.
                 bot = Bot(self, spec.nick, keep_lines=steps.reads_lines(spec.script))
+                bot.address = self.address_of(len(self.bots), spec.server)
                 self.bots.append(bot)
                 yield _guard(bot, steps.run_script(bot, spec.script))
             else:
                 for index, nick in enumerate(spec.nicks()):
                     bot = Bot(self, nick, keep_lines=False, group=spec.group)
+                    bot.address = self.address_of(len(self.bots), spec.server)
                     self.bots.append(bot)
                     yield _guard(bot, steps.run_group_bot(bot, spec, index))
 

@@ -191,6 +191,19 @@ class StepKind:
     """It waits for lines: a bot with such a step keeps what it receives."""
 
 
+async def fault(bot: Bot, action: str, *args: int) -> None:
+    """``kill-server``, ``stop-redis`` or ``start-redis`` on the embedded cluster
+    (``netlab.cluster.embedded``); processes start and stop off the event loop."""
+    cluster = bot.sim.cluster
+    if cluster is None:
+        bot.error(f"{action.replace('_', '-')}: needs the embedded cluster (server.servers)")
+        return
+    bot.sim.record(
+        bot.sim.now(), bot.nick, "!", action.replace("_", "-") + "".join(f" {a}" for a in args)
+    )
+    await asyncio.to_thread(getattr(cluster, action), *args)
+
+
 def _scaled(seconds: float, bot: Bot) -> float:
     return seconds / bot.sim.speed
 
@@ -208,6 +221,10 @@ STEPS: dict[str, StepKind] = {
     "leave": StepKind(lambda bot, step: leave(bot)),
     "drop": StepKind(lambda bot, step: drop(bot)),
     "reconnect": StepKind(lambda bot, step: reconnect(bot)),
+    # The faults of an embedded cluster: they act on it, connected or not.
+    "kill-server": StepKind(lambda bot, step: fault(bot, "kill_server", step.server), offline=True),
+    "stop-redis": StepKind(lambda bot, step: fault(bot, "stop_redis"), offline=True),
+    "start-redis": StepKind(lambda bot, step: fault(bot, "start_redis"), offline=True),
 }
 if set(STEPS) != set(ACTIONS):  # a step named in scenario.py but not here (or the other way)
     raise ImportError(f"netlab.sim.steps: STEPS {sorted(STEPS)} != scenario ACTIONS {ACTIONS}")
