@@ -72,3 +72,20 @@ def test_the_handout_client_does_not_survive_server_loss() -> None:
     assert run.status == 1
     assert run.outcomes() == {"client.server-loss": "fail"}
     assert "still running 3 s after the server closed" in run.json()["cases"][0]["observed"]
+
+
+def test_kick_command_takes_the_password_from_the_server_command() -> None:
+    run = netlab_check(
+        "--protocol", "netlab", "--kick-command", "/login {password};/kick {nick}",
+        "--format", "json", "--cases", "admin.kick", "--", *SERVE,
+    )  # fmt: skip
+    assert run.outcomes() == {"admin.kick": "pass"}, run.out
+
+
+def test_without_a_kick_command_the_kick_case_is_skipped_with_why() -> None:
+    run = netlab_check(
+        "--protocol", "netlab", "--format", "json", "--cases", "admin.kick", "--", *SERVE
+    )
+    (case,) = run.json()["cases"]
+    assert case["outcome"] == "skip" and "--kick-command" in case["observed"]
+    assert run.status == 0

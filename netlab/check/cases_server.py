@@ -249,6 +249,7 @@ def admin_kick(ctx: Ctx) -> Verdict:
     mark_v, mark_w = len(victim.received), len(witness.received)
     for command in template.split(";"):
         command = command.strip().replace("{nick}", victim.nick)
+        command = command.replace("{password}", ctx.options.password)
         ctx.step(f"op sends {command!r}")
         before = len(op.received)
         op.send(command.encode() if op.protocol == "handout" else p.encode_line(command))

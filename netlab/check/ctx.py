@@ -27,6 +27,7 @@ class Options:
     timeout: float
     kick_command: str | None
     limit_probe: int
+    password: str = ""  # for {password} in the kick command
 
 
 class Ctx:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import os
 import shutil
 import sys
 import time
@@ -96,6 +97,18 @@ def parse_target(text: str) -> tuple[str, int]:
         raise UsageError(f"--target: {exc}") from None
 
 
+def admin_password(config: CheckConfig) -> str:
+    """What ``{password}`` in --kick-command stands for: the command's ``--admin-password``
+    (as netlab serve takes it), else $NETLAB_ADMIN_PASSWORD."""
+    args = list(config.command)
+    for i, arg in enumerate(args):
+        if arg == "--admin-password" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--admin-password="):
+            return arg.split("=", 1)[1]
+    return os.environ.get("NETLAB_ADMIN_PASSWORD", "")
+
+
 # -- running -------------------------------------------------------------------------------
 
 
@@ -179,7 +192,7 @@ class ServerRun:
 
     def options(self) -> Options:
         c = self.config
-        return Options(self.protocol, c.timeout, c.kick_command, c.limit_probe)
+        return Options(self.protocol, c.timeout, c.kick_command, c.limit_probe, admin_password(c))
 
     def start(self) -> tuple[process.Program | None, str, int]:
         if self.config.target:
