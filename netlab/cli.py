@@ -421,6 +421,9 @@ def check(
         help="How an operator kicks on that server, e.g. '/login secret;/kick {nick}'.",
     ),
     limit_probe: int = typer.Option(64, help="Connect at most this many to find the limit."),
+    html: Optional[Path] = typer.Option(  # noqa: UP045
+        None, dir_okay=False, help="Also write the report as one HTML file.", show_default=False
+    ),
 ) -> None:
     """Grade a chat server (or client) on named cases: the lab's classic bugs, explained.
 
@@ -443,6 +446,7 @@ def check(
         kick_command=kick_command,
         limit_probe=limit_probe,
         command=tuple(command or ()),
+        html=str(html) if html else None,
     )
     raise typer.Exit(run_check(config))
 

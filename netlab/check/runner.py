@@ -45,6 +45,8 @@ class CheckConfig:
     kick_command: str | None = None
     limit_probe: int = 64
     command: tuple[str, ...] = ()
+    html: str | None = None
+    """Also draw the report as one self-contained HTML file here (netlab/html/check.py)."""
     progress: bool | None = None  # None: when stderr is a terminal
 
     def validate(self) -> None:
@@ -338,8 +340,23 @@ def check(config: CheckConfig) -> int:
         return EXIT_UNREACHABLE
     target = config.target or " ".join(config.command)
     print(report.render(target, submissions, config.format, each=bool(config.each)))
+    if config.html and not _write_html(
+        config.html, report.document(target, submissions, bool(config.each))
+    ):
+        return EXIT_USAGE
     failed = any(r.outcome is Outcome.FAIL for s in submissions for r in s.results)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _write_html(path: str, document: dict) -> bool:
+    from netlab import html
+
+    try:
+        html.write(path, html.check_report(document))
+    except OSError as exc:
+        print(f"netlab check: --html: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
 
 
 class Unreachable(Exception):
