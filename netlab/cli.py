@@ -16,7 +16,27 @@ import typer.core
 from netlab import __version__
 from netlab.protocol.client_session import Dialect
 
+
+class _NoBoolHelp:
+    """``--help`` shows no ``<bool>``: a flag takes no value (Typer shows one on click 8.2)."""
+
+    def get_help_option(self, ctx):  # type: ignore[no-untyped-def]
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Command(_NoBoolHelp, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_NoBoolHelp, typer.core.TyperGroup):
+    pass
+
+
 app = typer.Typer(
+    cls=_Group,
     name="netlab",
     help="The network-programming chat lab as one toolkit: serve, chat, simulate, sockets, bench.",
     no_args_is_help=True,
@@ -39,6 +59,7 @@ def _main(
         "-V",
         callback=_version,
         is_eager=True,
+        metavar="",
         help="Print the version and exit.",
     ),
 ) -> None:
@@ -61,7 +82,7 @@ class LogFormat(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(cls=_Command)
 def serve(
     host: str = typer.Option(
         "127.0.0.1", help="Address to listen on (::1 for IPv6; 0.0.0.0 opens it to the network)."
@@ -100,6 +121,7 @@ def serve(
     console: Optional[bool] = typer.Option(  # noqa: UP045
         None,
         "--console/--no-console",
+        metavar="",
         help="Operator console on standard input (default: when it is a terminal).",
         show_default=False,
     ),
@@ -142,16 +164,6 @@ def serve(
 
 
 # ---- netlab chat ---------------------------------------------------------------------------
-
-
-class _Command(typer.core.TyperCommand):
-    """A command whose ``--help`` shows no ``<bool>``: a flag takes no value."""
-
-    def get_help_option(self, ctx):  # type: ignore[no-untyped-def]
-        option = super().get_help_option(ctx)
-        if option is not None:
-            option.metavar = ""
-        return option
 
 
 def _one_of(*names: str):  # type: ignore[no-untyped-def]
@@ -389,7 +401,7 @@ def bench(
 # ---- netlab check --------------------------------------------------------------------------
 
 
-@app.command(context_settings={"allow_interspersed_args": False})
+@app.command(cls=_Command, context_settings={"allow_interspersed_args": False})
 def check(
     command: Optional[list[str]] = typer.Argument(  # noqa: UP045
         None,
@@ -404,7 +416,7 @@ def check(
         "handout", help="handout (the lab's), netlab, lines, or auto (told by the first bytes)."
     ),
     client: bool = typer.Option(
-        False, "--client", help="Check a client: netlab plays the server and runs CMD."
+        False, "--client", metavar="", help="Check a client: netlab plays the server and runs CMD."
     ),
     each: Optional[str] = typer.Option(  # noqa: UP045
         None, metavar="GLOB", help="Run CMD once per matching file ({file}): a row per file."
@@ -412,7 +424,7 @@ def check(
     cases: Optional[list[str]] = typer.Option(  # noqa: UP045
         None, "--cases", metavar="PATTERN", help="Only cases whose id matches (glob; repeatable)."
     ),
-    list_cases: bool = typer.Option(False, "--list", help="List every case and exit."),
+    list_cases: bool = typer.Option(False, "--list", metavar="", help="List every case and exit."),
     timeout: float = typer.Option(10.0, help="Seconds each case may take."),
     output_format: str = typer.Option("table", "--format", help="table, json or junit."),
     kick_command: Optional[str] = typer.Option(  # noqa: UP045

@@ -139,9 +139,9 @@ def test_ctrl_c_prints_what_was_measured_so_far():
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", ["chat", "bench"])
+@pytest.mark.parametrize("command", [[], ["serve"], ["chat"], ["simulate"], ["bench"], ["check"]])
 def test_flags_show_no_bool_metavar(command):
-    done = subprocess.run([*NETLAB, command, "--help"], capture_output=True, text=True, timeout=20)
+    done = subprocess.run([*NETLAB, *command, "--help"], capture_output=True, text=True, timeout=20)
     assert done.returncode == 0
     assert "--help" in done.stdout
     assert "<bool>" not in done.stdout
