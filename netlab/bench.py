@@ -36,7 +36,7 @@ from netlab.loadgen.config import (  # noqa: F401 (the bench's names, for tests 
     BenchError,
 )
 from netlab.loadgen.counter import Bench, BenchClient  # noqa: F401
-from netlab.loadgen.output import render
+from netlab.loadgen.output import document, render, write_html
 from netlab.loadgen.progress import Progress
 from netlab.loadgen.run import measure, own_server_options
 from netlab.procstat import listening_pid
@@ -90,6 +90,9 @@ def run(config: BenchConfig) -> int:
         print("netlab bench: interrupted", file=sys.stderr)
         return 130
     print(render(result, config.format), flush=True)
+    if config.html and (problem := write_html(config.html, document(result))):
+        print(f"netlab bench: {problem}", file=sys.stderr)
+        return 1
     if result.interrupted:
         return 130
     if not result.complete:

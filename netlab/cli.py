@@ -61,14 +61,6 @@ class LogFormat(str, Enum):
     json = "json"
 
 
-class WireProtocol(str, Enum):
-    """How simulate's bots and bench's clients speak (docs/scenarios.md, Protocols)."""
-
-    netlab = "netlab"
-    handout = "handout"
-    lines = "lines"
-
-
 @app.command()
 def serve(
     host: str = typer.Option(
@@ -215,7 +207,7 @@ def chat(
 # ---- netlab simulate -----------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=_Command)
 def simulate(
     path: Optional[Path] = typer.Argument(  # noqa: UP045
         None,
@@ -230,14 +222,16 @@ def simulate(
         " netlab serve).",
         show_default=False,
     ),
-    protocol: Optional[WireProtocol] = typer.Option(  # noqa: UP045
+    protocol: Optional[str] = typer.Option(  # noqa: UP045
         None,
+        metavar=_DIALECT_METAVAR,
+        callback=_one_of(*_DIALECTS),
         help="How the bots speak: netlab, handout (the handout's client) or lines (a plain line"
         " chat such as ncat --chat). Default: the scenario's, else netlab.",
         show_default=False,
     ),
     speed: float = typer.Option(
-        1.0, help="Scale every time in the scenario: 2 runs twice as fast."
+        1.0, metavar="FACTOR", help="Scale every time in the scenario: 2 runs twice as fast."
     ),
     seed: Optional[int] = typer.Option(  # noqa: UP045
         None,
@@ -253,9 +247,20 @@ def simulate(
         help="Write every line every bot sent and received, timestamped, to this file.",
         show_default=False,
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the verdict."),
+    html: Optional[Path] = typer.Option(  # noqa: UP045
+        None,
+        "--html",
+        dir_okay=False,
+        metavar="FILE",
+        help="Write one self-contained HTML report (a section per scenario of a directory).",
+        show_default=False,
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print only the verdict."),
     list_: bool = typer.Option(
-        False, "--list", help="List the built-in scenarios (name, bots, duration, what it shows)."
+        False,
+        "--list",
+        metavar="",
+        help="List the built-in scenarios (name, bots, duration, what it shows).",
     ),
 ) -> None:
     """Run scripted chat bots from a YAML scenario; check delivery and latency.
@@ -268,13 +273,14 @@ def simulate(
     config = SimulateConfig(
         path=path,
         target=target,
-        protocol=protocol.value if protocol else None,
+        protocol=protocol,
         speed=speed,
         seed=seed,
         report=report,
         transcript=transcript,
         quiet=quiet,
         list=list_,
+        html=html,
     )
     raise typer.Exit(simulate(config))
 
@@ -342,6 +348,13 @@ def bench(
         " port, round after round, and print one table (ratios to the first).",
     ),
     rounds: int = typer.Option(5, min=1, help="With --compare: rounds per server."),
+    html: Optional[Path] = typer.Option(  # noqa: UP045
+        None,
+        metavar="FILE",
+        dir_okay=False,
+        help="Also draw the result (or the comparison) as one HTML file.",
+        show_default=False,
+    ),
     output_format: str = typer.Option(
         "table",
         "--format",
@@ -368,9 +381,71 @@ def bench(
         join_timeout=join_timeout,
         compare=compare,
         rounds=rounds,
+        html=str(html) if html else None,
         servers=servers,
     )
     raise typer.Exit(run(config))
+
+
+# ---- netlab check --------------------------------------------------------------------------
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def check(
+    command: Optional[list[str]] = typer.Argument(  # noqa: UP045
+        None,
+        metavar="-- CMD ARGS...",
+        help="The program to check, started by netlab with {host}, {port} (and {file}) put in.",
+        show_default=False,
+    ),
+    target: Optional[str] = typer.Option(  # noqa: UP045
+        None, metavar="HOST:PORT", help="A server already running (process cases are skipped)."
+    ),
+    protocol: str = typer.Option(
+        "handout", help="handout (the lab's), netlab, lines, or auto (told by the first bytes)."
+    ),
+    client: bool = typer.Option(
+        False, "--client", help="Check a client: netlab plays the server and runs CMD."
+    ),
+    each: Optional[str] = typer.Option(  # noqa: UP045
+        None, metavar="GLOB", help="Run CMD once per matching file ({file}): a row per file."
+    ),
+    cases: Optional[list[str]] = typer.Option(  # noqa: UP045
+        None, "--cases", metavar="PATTERN", help="Only cases whose id matches (glob; repeatable)."
+    ),
+    list_cases: bool = typer.Option(False, "--list", help="List every case and exit."),
+    timeout: float = typer.Option(10.0, help="Seconds each case may take."),
+    output_format: str = typer.Option("table", "--format", help="table, json or junit."),
+    kick_command: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        metavar="TEMPLATE",
+        help="How an operator kicks on that server, e.g. '/login secret;/kick {nick}'.",
+    ),
+    limit_probe: int = typer.Option(64, help="Connect at most this many to find the limit."),
+) -> None:
+    """Grade a chat server (or client) on named cases: the lab's classic bugs, explained.
+
+    Exit status: 0 no case failed, 1 one failed, 2 bad arguments, 3 not reached or started.
+
+    docs/check.md explains every case.
+    """
+    from netlab.check import CheckConfig
+    from netlab.check import check as run_check
+
+    config = CheckConfig(
+        target=target,
+        protocol=protocol,
+        client=client,
+        each=each,
+        cases=tuple(cases or ()),
+        list_cases=list_cases,
+        timeout=timeout,
+        format=output_format,
+        kick_command=kick_command,
+        limit_probe=limit_probe,
+        command=tuple(command or ()),
+    )
+    raise typer.Exit(run_check(config))
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from netlab import embedded, net
 from netlab.bots import RunResult, Simulation, Unreachable
 from netlab.scenario import Group, Scenario, script_clock
-from netlab.serve.config import ServerConfig
+from netlab.serve.config import RATE_LIMIT_MAX, ServerConfig
 from netlab.sim import console, observe
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -40,6 +40,8 @@ class SimulateConfig:
     quiet: bool = False
     list: bool = False
     """Show the built-in scenarios instead of running one."""
+    html: Path | None = None
+    """One self-contained HTML report for the whole run (netlab.html)."""
 
 
 def needed_rate(scenario: Scenario, speed: float = 1.0) -> float:
@@ -73,7 +75,7 @@ def server_config(scenario: Scenario, speed: float = 1.0) -> ServerConfig:
     }
     rate = needed_rate(scenario, speed)
     if rate > ServerConfig.rate_limit:
-        defaults["rate_limit"] = float(math.ceil(rate))
+        defaults["rate_limit"] = min(float(math.ceil(rate)), RATE_LIMIT_MAX)
     return scenario.server.options.config(**defaults)
 
 
@@ -138,12 +140,20 @@ def simulate(config: SimulateConfig) -> int:
     except ScenarioError as error:
         errors.print(str(error))
         return EXIT_INVALID
-    statuses = []
+    statuses, documents = [], []
     for file in files:
         naming = file.stem if len(files) > 1 else None
-        statuses.append(_simulate_file(file, config, naming))
+        statuses.append(_simulate_file(file, config, naming, documents))
         if statuses[-1] == EXIT_INTERRUPTED:  # Ctrl-C stops the whole run, not one scenario
             return EXIT_INTERRUPTED
+    if config.html is not None and documents:
+        from netlab import html
+
+        try:  # one page for the whole run, a section per scenario (issue 15)
+            html.write(config.html, html.simulate_report(documents))
+        except OSError as error:
+            errors.print(f"netlab simulate: --html: {error}")
+            return EXIT_INVALID
     if len(files) > 1 and not config.quiet:
         passed = statuses.count(EXIT_PASSED)
         console.say(console.stdout(), f"\n{passed} of {len(files)} scenarios passed", "bold")
@@ -163,7 +173,10 @@ def _open_transcript(path: Path | None) -> TextIO | None:
     return open(path, "w", encoding="utf-8", buffering=1)  # line by line: `tail -f` follows it
 
 
-def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> int:
+def _simulate_file(
+    file: Path, config: SimulateConfig, naming: str | None, documents: list[dict[str, Any]]
+) -> int:
+    """Run one scenario file; its report document is added to ``documents``."""
     from netlab import aio, report
     from netlab.scenario import ScenarioError, bot_limit, load
 
@@ -217,11 +230,13 @@ def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> in
         out.print()
     style, text = report.verdict_line(result, verdicts)
     console.say(out, text, style)
+    document = report.build(result, verdicts)
+    documents.append(document)
     report_path = _named(config.report, naming)
     if report_path is not None:
         try:
             report_path.write_text(
-                json.dumps(report.build(result, verdicts), ensure_ascii=False, indent=2) + "\n",
+                json.dumps(document, ensure_ascii=False, indent=2) + "\n",
                 encoding="utf-8",
             )
         except OSError as error:
@@ -268,7 +283,7 @@ async def _run(
         servers=addresses,
         cluster=cluster,
     )
-    progress = None if config.quiet else asyncio.ensure_future(console.progress(sim, head))
+    progress = None if config.quiet else asyncio.ensure_future(console.progress(sim))
     try:
         result = await sim.run()
     finally:

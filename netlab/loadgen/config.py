@@ -48,6 +48,8 @@ class BenchConfig:
     compare: str | None = None
     """``netlab,ncat[,handout]``: servers to start and measure side by side, round by round."""
     rounds: int = 5
+    html: str | None = None
+    """Also draw the result as one HTML file here (netlab/html/bench.py)."""
     servers: int = 1
     """Above 1, without a target: an embedded cluster of this many servers (docs/cluster.md)."""
 

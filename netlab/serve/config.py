@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-RATE_LIMIT_MAX = 1_000_000.0
-"""The highest ``--rate-limit`` (a million messages a second is no limit at all)."""
+RATE_LIMIT_MAX = 1e9
+"""The highest ``--rate-limit``: a billion a second is no limit, and its burst stays finite."""
 
 
 class ConfigError(ValueError):
