@@ -50,6 +50,8 @@ def test_a_stopped_server_s_users_are_announced_left_at_once(redis_server, tmp_p
         assert eric.expect(" left the chat", timeout=3) == p.left("dora")
         eric.say("/who")
         assert eric.expect(" online: ") == "1 online: eric"
+        assert eric.silent_for(0.5)  # and told once
+        assert [line for line in eric.lines if " left the chat" in line] == [p.left("dora")]
 
 
 def test_redis_going_away_and_coming_back_mid_chat(redis_server, tmp_path):
