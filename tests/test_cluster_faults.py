@@ -84,3 +84,28 @@ def test_redis_going_away_and_coming_back_mid_chat(redis_server, tmp_path):
         for server in (s1, s2):
             log = server.log()
             assert log.count("is unreachable") == 1 and log.count("is back after") == 1
+
+
+@pytest.mark.slow
+def test_a_stalled_server_taken_for_dead_claims_its_people_again(redis_server, tmp_path):
+    """SIGSTOP past the TTL: the others announce its people as left; once it runs again
+    (SIGCONT) it notices it was reaped and claims them again."""
+    more = ("--node-timeout", "1")
+    with (
+        cluster_of(redis_server, 2, tmp_path, "stall", *more) as (s1, s2),
+        s1.connect("gus") as gus,
+        s2.connect("hana") as hana,
+    ):
+        gus.expect(p.joined("hana"))
+        s1.proc.send_signal(signal.SIGSTOP)
+        try:
+            hana.expect(p.left("gus"), timeout=5)
+        finally:
+            s1.proc.send_signal(signal.SIGCONT)
+        s2.wait_log("stopped beating")
+        s1.wait_log("taken for dead", timeout=5)
+        deadline = time.monotonic() + 5
+        while hana.wait_online(2, timeout=1) != "2 online: hana, gus":
+            assert time.monotonic() < deadline, hana.lines[-3:]
+        gus.say("still here")
+        assert hana.expect("still here").endswith("gus: still here")
