@@ -3,6 +3,7 @@ gone and back in the middle of a chat."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 
@@ -13,6 +14,7 @@ from test_cluster_serve import cluster_of
 
 from netlab import protocol as p
 from netlab.cluster import INTERRUPTED, RESTORED
+from netlab.cluster.node import CONFLICT_REASON
 
 pytestmark = [needs_redis, pytest.mark.timeout(60)]
 redis_server = redis_helpers.redis_server  # the fixture
@@ -109,3 +111,29 @@ def test_a_stalled_server_taken_for_dead_claims_its_people_again(redis_server, t
             assert time.monotonic() < deadline, hana.lines[-3:]
         gus.say("still here")
         assert hana.expect("still here").endswith("gus: still here")
+
+
+@pytest.mark.slow
+def test_one_nickname_given_twice_during_an_outage_is_settled_on_return(redis_server, tmp_path):
+    with (
+        cluster_of(redis_server, 2, tmp_path, "twice", "--node-timeout", "2") as (s1, s2),
+        s1.connect("ivo") as ivo,
+        s2.connect("jan") as jan,
+    ):
+        ivo.expect(p.joined("jan"))
+        redis_server.stop()
+        ivo.expect(INTERRUPTED)
+        jan.expect(INTERRUPTED)
+        # Each server alone: both let a newcomer called zed in.
+        with s1.connect("zed") as zed1, s2.connect("zed") as zed2:
+            redis_server.start()
+            ivo.expect(RESTORED, timeout=10)
+            jan.expect(RESTORED, timeout=10)
+            # The first to claim it again keeps it; the other is kicked, and told why.
+            for zed in (zed1, zed2):
+                with contextlib.suppress(EOFError, ConnectionResetError):
+                    zed.read_for(2.0)
+            kicked = [z for z in (zed1, zed2) if any(CONFLICT_REASON in x for x in z.lines)]
+            assert len(kicked) == 1, (zed1.lines, zed2.lines)
+            _, names = p.parse_online(ivo.wait_online(3))
+            assert sorted(names) == ["ivo", "jan", "zed"]
