@@ -128,7 +128,8 @@ def serve(
     redis: Optional[str] = typer.Option(  # noqa: UP045
         None,
         metavar="redis://HOST:PORT/DB",
-        help="Share one chat with every server on this Redis (pip install 'netlab[cluster]').",
+        help="Share one chat with every server on this Redis (docs/cluster.md; needs"
+        " pip install 'netlab\\[cluster]').",
     ),
     cluster: str = typer.Option("netlab", help="The chat's name on that Redis."),
     node_timeout: float = typer.Option(

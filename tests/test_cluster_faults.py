@@ -3,6 +3,7 @@ gone and back in the middle of a chat."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 
@@ -13,6 +14,7 @@ from test_cluster_serve import cluster_of
 
 from netlab import protocol as p
 from netlab.cluster import INTERRUPTED, RESTORED
+from netlab.cluster.node import CONFLICT_REASON
 
 pytestmark = [needs_redis, pytest.mark.timeout(60)]
 redis_server = redis_helpers.redis_server  # the fixture
@@ -50,6 +52,8 @@ def test_a_stopped_server_s_users_are_announced_left_at_once(redis_server, tmp_p
         assert eric.expect(" left the chat", timeout=3) == p.left("dora")
         eric.say("/who")
         assert eric.expect(" online: ") == "1 online: eric"
+        assert eric.silent_for(0.5)  # and told once
+        assert [line for line in eric.lines if " left the chat" in line] == [p.left("dora")]
 
 
 def test_redis_going_away_and_coming_back_mid_chat(redis_server, tmp_path):
@@ -82,3 +86,54 @@ def test_redis_going_away_and_coming_back_mid_chat(redis_server, tmp_path):
         for server in (s1, s2):
             log = server.log()
             assert log.count("is unreachable") == 1 and log.count("is back after") == 1
+
+
+@pytest.mark.slow
+def test_a_stalled_server_taken_for_dead_claims_its_people_again(redis_server, tmp_path):
+    """SIGSTOP past the TTL: the others announce its people as left; once it runs again
+    (SIGCONT) it notices it was reaped and claims them again."""
+    more = ("--node-timeout", "1")
+    with (
+        cluster_of(redis_server, 2, tmp_path, "stall", *more) as (s1, s2),
+        s1.connect("gus") as gus,
+        s2.connect("hana") as hana,
+    ):
+        gus.expect(p.joined("hana"))
+        s1.proc.send_signal(signal.SIGSTOP)
+        try:
+            hana.expect(p.left("gus"), timeout=5)
+        finally:
+            s1.proc.send_signal(signal.SIGCONT)
+        s2.wait_log("stopped beating")
+        s1.wait_log("taken for dead", timeout=5)
+        deadline = time.monotonic() + 5
+        while hana.wait_online(2, timeout=1) != "2 online: hana, gus":
+            assert time.monotonic() < deadline, hana.lines[-3:]
+        gus.say("still here")
+        assert hana.expect("still here").endswith("gus: still here")
+
+
+@pytest.mark.slow
+def test_one_nickname_given_twice_during_an_outage_is_settled_on_return(redis_server, tmp_path):
+    with (
+        cluster_of(redis_server, 2, tmp_path, "twice", "--node-timeout", "2") as (s1, s2),
+        s1.connect("ivo") as ivo,
+        s2.connect("jan") as jan,
+    ):
+        ivo.expect(p.joined("jan"))
+        redis_server.stop()
+        ivo.expect(INTERRUPTED)
+        jan.expect(INTERRUPTED)
+        # Each server alone: both let a newcomer called zed in.
+        with s1.connect("zed") as zed1, s2.connect("zed") as zed2:
+            redis_server.start()
+            ivo.expect(RESTORED, timeout=10)
+            jan.expect(RESTORED, timeout=10)
+            # The first to claim it again keeps it; the other is kicked, and told why.
+            for zed in (zed1, zed2):
+                with contextlib.suppress(EOFError, ConnectionResetError):
+                    zed.read_for(2.0)
+            kicked = [z for z in (zed1, zed2) if any(CONFLICT_REASON in x for x in z.lines)]
+            assert len(kicked) == 1, (zed1.lines, zed2.lines)
+            _, names = p.parse_online(ivo.wait_online(3))
+            assert sorted(names) == ["ivo", "jan", "zed"]

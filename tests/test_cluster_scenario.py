@@ -62,6 +62,7 @@ bots:
 
 
 @needs_redis
+@pytest.mark.slow
 def test_bots_spread_over_several_targets(redis, tmp_path):  # noqa: F811
     scenario = tmp_path / "spread.yaml"
     scenario.write_text(SCENARIO)
@@ -127,6 +128,7 @@ bots:
 
 
 @needs_redis
+@pytest.mark.slow
 def test_stop_and_start_redis_steps(tmp_path):
     scenario = tmp_path / "outage.yaml"
     scenario.write_text(OUTAGE)

@@ -218,10 +218,17 @@ class RedisLink:
                 events.append(queue.get_nowait())
             # A tick's events in few frames and one round trip: a receiver decodes one
             # message for many lines (the pure-Python parser costs tens of µs a message).
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for at in range(0, len(events), FRAME_EVENTS):
-                    pipe.publish(channel, frame(self.server_id, events[at : at + FRAME_EVENTS]))
-                await pipe.execute()
+            frames = [
+                frame(self.server_id, events[at : at + FRAME_EVENTS])
+                for at in range(0, len(events), FRAME_EVENTS)
+            ]
+            if len(frames) == 1:  # the usual case: no pipeline to build
+                await self.redis.publish(channel, frames[0])
+            else:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for data in frames:
+                        pipe.publish(channel, data)
+                    await pipe.execute()
             self._sending = False
 
 

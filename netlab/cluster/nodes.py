@@ -5,8 +5,9 @@ every 0.2 x ``node_timeout`` and, at the same pace, checks the others listed in
 ``netlab:NAME:nodes``. A server whose key has expired is dead (SIGKILL, a lost machine): one
 survivor wins it (``scripts.REAP``), frees its nicknames and publishes ``gone``, and every
 server announces its users as left: all within ``node_timeout`` of the death, without trusting
-the dead server to clean up. A server that shuts down reaps itself, so the others announce its
-users at once.
+the dead server to clean up. A server that shuts down reaps itself once its people have left
+(``serve.ClusteredServer``), so nothing of it stays in Redis. A server that stalled past its
+TTL finds itself reaped at its next beat, and claims its people again.
 
 After an outage the server claims its users again, reloads the replica and the bans, and
 publishes its list (``node``); it waits one ``node_timeout`` before reaping, so that servers

@@ -148,6 +148,8 @@ class RedisPresence:
             self.put(decode(origin, fields))
 
     def _on_gone(self, origin: str, event: dict) -> None:
+        if event["server"] == self.server_id:
+            return  # taken for dead while it stalled: its heartbeat notices and claims again
         self.gone(event["server"], [decode(event["server"], f) for f in event["users"]])
 
     # -- for nodes.NodeWatch --

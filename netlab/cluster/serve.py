@@ -21,8 +21,8 @@ def server_id() -> str:
 
 
 class ClusteredServer(Server):
-    """Joins the cluster before it listens, and leaves it (its users announced as left by
-    the others at once) before it closes its connections."""
+    """Joins the cluster before it listens; on shutdown its people leave (the others are
+    told at once), then it leaves the cluster."""
 
     def __init__(self, config: ServerConfig, node: ClusterNode) -> None:
         server_id = node.link.server_id
@@ -34,9 +34,11 @@ class ClusteredServer(Server):
         await super().start()
 
     async def shutdown(self) -> None:
-        await self.node.watch.close()
         try:
+            # Its people leave first: the others hear it through the bus, as on one server.
             await super().shutdown()
+            await self.node.link.flush()
+            await self.node.watch.close()  # then the server itself: no one left to announce
         finally:
             await self.node.link.close()
 
