@@ -19,15 +19,6 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
-def loop_name() -> str:
-    """Which loop ``run`` uses, for reports: ``uvloop`` or ``asyncio``."""
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return "asyncio"
-    return "uvloop"
-
-
 def raise_file_limit(wanted: int) -> int | None:
     """Lift this process's open-file limit to its hard limit, as many sockets need one
     descriptor each; return the soft limit now in force (None where there is no such limit)."""

@@ -36,10 +36,23 @@ from netlab.loadgen.config import (  # noqa: F401 (the bench's names, for tests 
     BenchError,
 )
 from netlab.loadgen.counter import Bench, BenchClient  # noqa: F401
-from netlab.loadgen.output import render
+from netlab.loadgen.output import document, render, write_html
 from netlab.loadgen.progress import Progress
 from netlab.loadgen.run import measure, own_server_options
 from netlab.procstat import listening_pid
+
+
+def _on_a_cluster(config: BenchConfig, progress: Progress):
+    """``--servers N``: a redis-server and N servers of one cluster, started for the run."""
+    from netlab.cluster.embedded import EmbeddedCluster
+
+    cluster = EmbeddedCluster(config.servers, own_server_options(config.clients)).start()
+    try:
+        first = cluster.servers[0]
+        servers = cluster.addresses
+        return aio.run(measure(config, first.host, first.port, first.pid, progress, servers))
+    finally:
+        cluster.stop()
 
 
 def run(config: BenchConfig) -> int:
@@ -59,13 +72,17 @@ def run(config: BenchConfig) -> int:
             return 2
     progress = Progress(config.clients)
     try:
-        if config.target is None:
+        if config.target is None and config.servers > 1:
+            result = _on_a_cluster(config, progress)
+        elif config.target is None:
             with embedded.running(own_server_options(config.clients)) as server:
                 run = measure(config, server.host, server.port, server.pid, progress)
                 result = aio.run(run)
         else:
-            host, port = config.address()
-            result = aio.run(measure(config, host, port, listening_pid(host, port), progress))
+            servers = config.addresses()
+            host, port = servers[0]
+            pid = listening_pid(host, port)
+            result = aio.run(measure(config, host, port, pid, progress, servers))
     except (BenchError, embedded.ServerStartError) as error:
         print(f"netlab bench: {error}", file=sys.stderr)
         return 1
@@ -73,6 +90,9 @@ def run(config: BenchConfig) -> int:
         print("netlab bench: interrupted", file=sys.stderr)
         return 130
     print(render(result, config.format), flush=True)
+    if config.html and (problem := write_html(config.html, document(result))):
+        print(f"netlab bench: {problem}", file=sys.stderr)
+        return 1
     if result.interrupted:
         return 130
     if not result.complete:

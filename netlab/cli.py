@@ -16,7 +16,27 @@ import typer.core
 from netlab import __version__
 from netlab.protocol.client_session import Dialect
 
+
+class _NoBoolHelp:
+    """``--help`` shows no ``<bool>``: a flag takes no value (Typer shows one on click 8.2)."""
+
+    def get_help_option(self, ctx):  # type: ignore[no-untyped-def]
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Command(_NoBoolHelp, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_NoBoolHelp, typer.core.TyperGroup):
+    pass
+
+
 app = typer.Typer(
+    cls=_Group,
     name="netlab",
     help="The network-programming chat lab as one toolkit: serve, chat, simulate, sockets, bench.",
     no_args_is_help=True,
@@ -39,6 +59,7 @@ def _main(
         "-V",
         callback=_version,
         is_eager=True,
+        metavar="",
         help="Print the version and exit.",
     ),
 ) -> None:
@@ -61,15 +82,7 @@ class LogFormat(str, Enum):
     json = "json"
 
 
-class WireProtocol(str, Enum):
-    """How simulate's bots and bench's clients speak (docs/scenarios.md, Protocols)."""
-
-    netlab = "netlab"
-    handout = "handout"
-    lines = "lines"
-
-
-@app.command()
+@app.command(cls=_Command)
 def serve(
     host: str = typer.Option(
         "127.0.0.1", help="Address to listen on (::1 for IPv6; 0.0.0.0 opens it to the network)."
@@ -108,8 +121,19 @@ def serve(
     console: Optional[bool] = typer.Option(  # noqa: UP045
         None,
         "--console/--no-console",
+        metavar="",
         help="Operator console on standard input (default: when it is a terminal).",
         show_default=False,
+    ),
+    redis: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        metavar="redis://HOST:PORT/DB",
+        help="Share one chat with every server on this Redis (docs/cluster.md; needs"
+        " pip install 'netlab\\[cluster]').",
+    ),
+    cluster: str = typer.Option("netlab", help="The chat's name on that Redis."),
+    node_timeout: float = typer.Option(
+        10.0, min=0.5, help="Seconds within which a dead server's users are announced as left."
     ),
 ) -> None:
     """Run the chat server (the handout's protocol, plus everything the handout promises)."""
@@ -130,6 +154,9 @@ def serve(
             log_format=log_format.value,
             log_file=str(log_file) if log_file else None,
             console=console,
+            redis=redis,
+            cluster=cluster,
+            node_timeout=node_timeout,
         )
     except ConfigError as error:
         typer.echo(f"netlab serve: {error}", err=True)
@@ -138,16 +165,6 @@ def serve(
 
 
 # ---- netlab chat ---------------------------------------------------------------------------
-
-
-class _Command(typer.core.TyperCommand):
-    """A command whose ``--help`` shows no ``<bool>``: a flag takes no value."""
-
-    def get_help_option(self, ctx):  # type: ignore[no-untyped-def]
-        option = super().get_help_option(ctx)
-        if option is not None:
-            option.metavar = ""
-        return option
 
 
 def _one_of(*names: str):  # type: ignore[no-untyped-def]
@@ -202,7 +219,7 @@ def chat(
 # ---- netlab simulate -----------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=_Command)
 def simulate(
     path: Optional[Path] = typer.Argument(  # noqa: UP045
         None,
@@ -217,14 +234,16 @@ def simulate(
         " netlab serve).",
         show_default=False,
     ),
-    protocol: Optional[WireProtocol] = typer.Option(  # noqa: UP045
+    protocol: Optional[str] = typer.Option(  # noqa: UP045
         None,
+        metavar=_DIALECT_METAVAR,
+        callback=_one_of(*_DIALECTS),
         help="How the bots speak: netlab, handout (the handout's client) or lines (a plain line"
         " chat such as ncat --chat). Default: the scenario's, else netlab.",
         show_default=False,
     ),
     speed: float = typer.Option(
-        1.0, help="Scale every time in the scenario: 2 runs twice as fast."
+        1.0, metavar="FACTOR", help="Scale every time in the scenario: 2 runs twice as fast."
     ),
     seed: Optional[int] = typer.Option(  # noqa: UP045
         None,
@@ -240,9 +259,20 @@ def simulate(
         help="Write every line every bot sent and received, timestamped, to this file.",
         show_default=False,
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the verdict."),
+    html: Optional[Path] = typer.Option(  # noqa: UP045
+        None,
+        "--html",
+        dir_okay=False,
+        metavar="FILE",
+        help="Write one self-contained HTML report (a section per scenario of a directory).",
+        show_default=False,
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print only the verdict."),
     list_: bool = typer.Option(
-        False, "--list", help="List the built-in scenarios (name, bots, duration, what it shows)."
+        False,
+        "--list",
+        metavar="",
+        help="List the built-in scenarios (name, bots, duration, what it shows).",
     ),
 ) -> None:
     """Run scripted chat bots from a YAML scenario; check delivery and latency.
@@ -255,13 +285,14 @@ def simulate(
     config = SimulateConfig(
         path=path,
         target=target,
-        protocol=protocol.value if protocol else None,
+        protocol=protocol,
         speed=speed,
         seed=seed,
         report=report,
         transcript=transcript,
         quiet=quiet,
         list=list_,
+        html=html,
     )
     raise typer.Exit(simulate(config))
 
@@ -293,7 +324,15 @@ def bench(
     target: Optional[str] = typer.Option(  # noqa: UP045
         None,
         metavar="HOST:PORT",
-        help="Server to measure; unset: start a `netlab serve` for the run (rate limit off).",
+        help="Server to measure (HOST:PORT,HOST:PORT: the servers of one cluster, the clients"
+        " spread over them); unset: start a `netlab serve` for the run (rate limit off).",
+    ),
+    servers: int = typer.Option(
+        1,
+        min=1,
+        max=16,
+        help="Without --target: start a cluster of this many servers on a redis-server of its"
+        " own, the clients spread over them (docs/cluster.md).",
     ),
     protocol: str = typer.Option(
         Dialect.netlab.value,
@@ -321,6 +360,13 @@ def bench(
         " port, round after round, and print one table (ratios to the first).",
     ),
     rounds: int = typer.Option(5, min=1, help="With --compare: rounds per server."),
+    html: Optional[Path] = typer.Option(  # noqa: UP045
+        None,
+        metavar="FILE",
+        dir_okay=False,
+        help="Also draw the result (or the comparison) as one HTML file.",
+        show_default=False,
+    ),
     output_format: str = typer.Option(
         "table",
         "--format",
@@ -347,8 +393,75 @@ def bench(
         join_timeout=join_timeout,
         compare=compare,
         rounds=rounds,
+        html=str(html) if html else None,
+        servers=servers,
     )
     raise typer.Exit(run(config))
+
+
+# ---- netlab check --------------------------------------------------------------------------
+
+
+@app.command(cls=_Command, context_settings={"allow_interspersed_args": False})
+def check(
+    command: Optional[list[str]] = typer.Argument(  # noqa: UP045
+        None,
+        metavar="-- CMD ARGS...",
+        help="The program to check, started by netlab with {host}, {port} (and {file}) put in.",
+        show_default=False,
+    ),
+    target: Optional[str] = typer.Option(  # noqa: UP045
+        None, metavar="HOST:PORT", help="A server already running (process cases are skipped)."
+    ),
+    protocol: str = typer.Option(
+        "handout", help="handout (the lab's), netlab, lines, or auto (told by the first bytes)."
+    ),
+    client: bool = typer.Option(
+        False, "--client", metavar="", help="Check a client: netlab plays the server and runs CMD."
+    ),
+    each: Optional[str] = typer.Option(  # noqa: UP045
+        None, metavar="GLOB", help="Run CMD once per matching file ({file}): a row per file."
+    ),
+    cases: Optional[list[str]] = typer.Option(  # noqa: UP045
+        None, "--cases", metavar="PATTERN", help="Only cases whose id matches (glob; repeatable)."
+    ),
+    list_cases: bool = typer.Option(False, "--list", metavar="", help="List every case and exit."),
+    timeout: float = typer.Option(10.0, help="Seconds each case may take."),
+    output_format: str = typer.Option("table", "--format", help="table, json or junit."),
+    kick_command: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        metavar="TEMPLATE",
+        help="How an operator kicks on that server, e.g. '/login secret;/kick {nick}'.",
+    ),
+    limit_probe: int = typer.Option(64, help="Connect at most this many to find the limit."),
+    html: Optional[Path] = typer.Option(  # noqa: UP045
+        None, dir_okay=False, help="Also write the report as one HTML file.", show_default=False
+    ),
+) -> None:
+    """Grade a chat server (or client) on named cases: the lab's classic bugs, explained.
+
+    Exit status: 0 no case failed, 1 one failed, 2 bad arguments, 3 not reached or started.
+
+    docs/check.md explains every case.
+    """
+    from netlab.check import CheckConfig
+    from netlab.check import check as run_check
+
+    config = CheckConfig(
+        target=target,
+        protocol=protocol,
+        client=client,
+        each=each,
+        cases=tuple(cases or ()),
+        list_cases=list_cases,
+        timeout=timeout,
+        format=output_format,
+        kick_command=kick_command,
+        limit_probe=limit_probe,
+        command=tuple(command or ()),
+        html=str(html) if html else None,
+    )
+    raise typer.Exit(run_check(config))
 
 
 def main() -> None:

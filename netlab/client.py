@@ -134,7 +134,8 @@ async def chat_session(conn: Connection, screen: Screen) -> int:
         if command == "/help":
             await screen.print([render.notice(CLIENT_HELP)])
             if conn.protocol is not p.Dialect.netlab:
-                await screen.note("This server has no commands.")
+                which = "The handout's server" if conn.protocol is p.Dialect.handout else "A relay"
+                await screen.note(f"{which} has no commands.")
                 return True
         if text:
             outbox.put(text, echo(conn, text))

@@ -120,8 +120,6 @@ def plain(fragments: Fragments) -> str:
 
 # ---- where it goes -----------------------------------------------------------------------
 
-_RENAMED = re.compile(r"You are now known as (\S+)\.")
-
 
 class Screen:
     """Where output goes: a terminal with a prompt, or plain text for pipes."""
@@ -133,8 +131,8 @@ class Screen:
     async def show(self, messages: list[str], received: float | None = None) -> None:
         parts: list[Fragments] = []
         for text in messages:
-            if match := _RENAMED.fullmatch(text):
-                self.me = match.group(1)
+            if (new := p.parse_now_known_as(text)) is not None:
+                self.me = new
             parts.append(message(p.parse_server_line(text), self.me, received))
         await self.print(parts)
 

@@ -182,6 +182,7 @@ def build(result: RunResult, verdicts: list[Verdict]) -> dict[str, Any]:
         ],
         "sockets": [{"at_s": shot.at_s, "rows": shot.rows} for shot in result.snapshots],
         "engine": result.engine,
+        "timeline": result.timeline,
     }
 
 

@@ -1,19 +1,18 @@
-"""Scenario files for ``netlab simulate``: the YAML format, its validation and its loading.
+"""Scenario files for ``netlab simulate``: the YAML format as pydantic models, the checks
+that span fields, and ``load``/``parse``.
 
-The format is a contract, written down in docs/scenarios.md. Validation is pydantic's; this
-module only turns pydantic's errors into one line each that names the file, the place in it
-(``bots[0].script[2].at``) and what is wrong, so that a typo never ends in a traceback.
+The format is a contract, written down in docs/scenarios.md. The value types are in
+``netlab.sim.values``, the reading of files (and what is refused unread) in
+``netlab.sim.loading``, the one-line error messages in ``netlab.sim.errors``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Discriminator,
@@ -25,78 +24,20 @@ from pydantic import (
     model_validator,
 )
 
-from netlab import net
 from netlab.protocol import Dialect, nick_key
-from netlab.serve.config import ServerConfig
+from netlab.serve.config import RATE_LIMIT_MAX, ConfigError, ServerConfig
 from netlab.sim import errors, loading
 from netlab.sim.errors import TAG as _TAG
 from netlab.sim.errors import ScenarioError
-from netlab.sim.loading import resolve_path as resolve_path  # the command and tests find it here
+from netlab.sim.loading import MAX_BOTS, too_many
+from netlab.sim.loading import bot_limit as bot_limit  # re-exported: the command finds it here
+from netlab.sim.loading import resolve_path as resolve_path
+from netlab.sim.values import Fraction, Seconds, Strict, Text, check_target, one_line
+from netlab.sim.values import parse_duration as parse_duration
 
 NETLAB_ONLY_ACTIONS = ("login", "kick")
 """Steps that need netlab's commands; against the handout's server or a line relay they cannot
 work, so the scenario is refused before anything connects (docs/scenarios.md)."""
-
-
-# ---- value types -----------------------------------------------------------------------------
-
-MAX_SECONDS = 7 * 24 * 3600.0
-"""The longest duration: a week (asyncio cannot sleep for ever, and nothing needs to)."""
-_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m)\s*")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0}
-
-
-def parse_duration(value: Any) -> float:
-    """``250ms``, ``2s``, ``1.5m`` -> seconds. A bare 0 is allowed (it needs no unit); other
-    bare numbers are refused, since ``after: 500`` could mean ms or s."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
-        return 0.0
-    if isinstance(value, str) and (m := _DURATION.fullmatch(value)):
-        seconds = float(m.group(1)) * _UNIT[m.group(2)]
-        if seconds <= MAX_SECONDS:  # also false for inf, from a number of 400 digits
-            return seconds
-        raise ValueError(f"duration {value!r} is too long: at most {MAX_SECONDS // 60:g}m")
-    raise ValueError(
-        f"bad duration {value!r}: write a number with ms, s or m, such as 250ms, 2s or 1.5m"
-    )
-
-
-def parse_percentage(value: Any) -> float:
-    """``99.5%`` -> 0.995."""
-    if isinstance(value, str) and (m := re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*%\s*", value)):
-        number = float(m.group(1))
-        if number <= 100:
-            return number / 100
-    raise ValueError(f"bad percentage {value!r}: write 0% to 100%, such as 100% or 99.5%")
-
-
-def _target(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            net.parse_address(value)
-        except ValueError as error:  # net's words, naming the field as the file does
-            raise ValueError(str(error).replace("bad address", "bad target", 1)) from None
-    return value
-
-
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
-Fraction = Annotated[float, BeforeValidator(parse_percentage)]
-Text = Annotated[str, Field(min_length=1)]
-
-
-class Strict(BaseModel):
-    """Every model of the format: unknown keys are errors, values are not coerced from
-    unrelated types (a nick of 7 is a mistake, not "7")."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
-    )
-
-
-def _one_line(text: str) -> str:
-    if "\n" in text or "\r" in text:
-        raise ValueError("must be one line: a newline would end the message early")
-    return text
 
 
 # ---- the script of one bot --------------------------------------------------------------------
@@ -127,7 +68,7 @@ class Say(Step):
     do: Literal["say"]
     text: Text
 
-    _line = field_validator("text")(_one_line)
+    _line = field_validator("text")(one_line)
 
 
 class Expect(Step):
@@ -145,7 +86,7 @@ class Command(Step):
     def _slash(cls, text: str) -> str:
         if not text.startswith("/"):
             raise ValueError("a command starts with /, such as /who; use `say` for chat")
-        return _one_line(text)
+        return one_line(text)
 
 
 class Login(Step):
@@ -176,9 +117,27 @@ class Reconnect(Step):
     do: Literal["reconnect"]
 
 
+class KillServer(Step):
+    """A fault of an embedded cluster (``server: {servers: N}``): server N dies (SIGKILL)."""
+
+    do: Literal["kill-server"]
+    server: int = Field(ge=1)
+
+
+class StopRedis(Step):
+    do: Literal["stop-redis"]
+
+
+class StartRedis(Step):
+    do: Literal["start-redis"]
+
+
+FAULTS = (KillServer, StopRedis, StartRedis)
+"""Steps that act on the embedded cluster, not on the bot's connection (docs/cluster.md)."""
+
 STEP_TYPES: dict[str, type[Step]] = {
     cls.model_fields["do"].annotation.__args__[0]: cls  # type: ignore[union-attr]
-    for cls in (Join, Say, Expect, Command, Login, Kick, Wait, Leave, Drop, Reconnect)
+    for cls in (Join, Say, Expect, Command, Login, Kick, Wait, Leave, Drop, Reconnect, *FAULTS)
 }
 """The step list, the one place it is written: the actions in docs/scenarios.md's order."""
 ACTIONS = tuple(STEP_TYPES)
@@ -206,6 +165,8 @@ class Bot(Strict):
 
     nick: Nick
     script: list[AnyStep] = Field(min_length=1)
+    server: int | None = Field(None, ge=1)
+    """Which server of an embedded cluster it joins (1 for the first); unset: round robin."""
 
 
 # ---- a group of bots alike -------------------------------------------------------------------
@@ -219,7 +180,7 @@ class GroupJoin(Strict):
 class Chatter(Strict):
     every: Seconds
     jitter: Seconds = 0.0
-    messages: list[Annotated[Text, BeforeValidator(_one_line)]] = Field(min_length=1)
+    messages: list[Annotated[Text, BeforeValidator(one_line)]] = Field(min_length=1)
     until: Seconds | None = None
 
     @model_validator(mode="after")
@@ -244,6 +205,8 @@ class Group(Strict):
     join: GroupJoin = GroupJoin()
     chatter: Chatter | None = None
     leave: GroupLeave | None = None
+    server: int | None = Field(None, ge=1)
+    """Which server of an embedded cluster its bots join; unset: round robin."""
 
     @field_validator("nick")
     @classmethod
@@ -281,8 +244,18 @@ class ServeOptions(Strict):
     admin_password: Text | None = None
     handshake_timeout: Seconds | None = None
     max_line_bytes: int | None = Field(None, ge=64, le=1 << 24)
-    rate_limit: float | None = Field(None, ge=0, le=1e9)
+    rate_limit: float | None = Field(None, ge=0, le=RATE_LIMIT_MAX)
     log_level: Literal["debug", "info", "warning", "error"] | None = None
+    node_timeout: Seconds | None = Field(None, ge=0.5)
+    """For ``servers`` above 1: how soon the others announce a dead server's users as left."""
+
+    @model_validator(mode="after")
+    def _servable(self) -> ServeOptions:
+        try:  # netlab serve's own rules (ServerConfig's), not a copy of them
+            self.config()
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        return self
 
     def config(self, **defaults: Any) -> ServerConfig:
         """These options as a ``ServerConfig``; ``defaults`` fill the ones not given."""
@@ -293,18 +266,14 @@ class ServeOptions(Strict):
         return self.config().arguments()
 
 
-MAX_BOTS = 100_000
-"""Bots in one scenario, at the most, whatever the open-file limit."""
-FILES_SPARE = 64
-"""Open files the simulating process needs besides its bots' sockets."""
-
-
 class ServerSpec(Strict):
-    target: Annotated[str, BeforeValidator(_target)] | None = None
+    target: Annotated[str, BeforeValidator(check_target)] | None = None
     model_config = ConfigDict(**Strict.model_config, use_enum_values=True)  # plain names
 
     protocol: Dialect = Field("netlab", validate_default=True)
     options: ServeOptions = ServeOptions()
+    servers: int = Field(1, ge=1, le=16)
+    """Above 1: an embedded cluster, a ``redis-server`` and this many ``netlab serve --redis``."""
 
 
 class Expectations(Strict):
@@ -318,7 +287,7 @@ class Expectations(Strict):
 
 
 class Observe(Strict):
-    sockets: list[Seconds] = []
+    sockets: list[Seconds] = Field(default_factory=list)
 
 
 class Scenario(Strict):
@@ -377,6 +346,7 @@ class Scenario(Strict):
         for nick in self.expect.kicked or []:
             if nick_key(nick) not in seen:
                 found.append(f"expect.kicked: {nick!r} is not a bot of this scenario")
+        found += self._server_problems()
         for index, bot in enumerate(self.bots):
             if isinstance(bot, Bot):
                 found += _script_problems(f"bots[{index}].script", bot.script)
@@ -387,6 +357,25 @@ class Scenario(Strict):
                     f"bots[{index}].chatter: it would never end: give chatter.until, a leave, "
                     "or the scenario a duration"
                 )
+        return found
+
+    def _server_problems(self) -> list[str]:
+        """A bot's server and the fault steps against ``server.servers``."""
+        found, servers = [], self.server.servers
+        for index, bot in enumerate(self.bots):
+            if bot.server is not None and bot.server > servers:
+                found.append(f"bots[{index}].server: {bot.server}, but server.servers is {servers}")
+            for number, step in enumerate(bot.script if isinstance(bot, Bot) else []):
+                if isinstance(step, FAULTS) and servers == 1:
+                    found.append(
+                        f"bots[{index}].script[{number}]: `{step.action}` needs a cluster:"
+                        " give server.servers (2 or more)"
+                    )
+                elif isinstance(step, KillServer) and step.server > servers:
+                    found.append(
+                        f"bots[{index}].script[{number}]: server {step.server},"
+                        f" but server.servers is {servers}"
+                    )
         return found
 
     def protocol_problems(self, protocol: str) -> list[str]:
@@ -442,7 +431,7 @@ def _script_problems(place: str, script: list[Step]) -> list[str]:
             if connected:
                 found.append(f"{place}[{number}]: `join` while connected (use reconnect)")
             connected = getattr(step, "outcome", "connected") == "connected"
-        elif action == "wait":
+        elif action == "wait" or isinstance(step, FAULTS):
             continue
         elif not connected:
             found.append(f"{place}[{number}]: `{action}` before the bot has joined")
@@ -475,25 +464,3 @@ def parse(document: Any, source: str = "<scenario>", max_bots: int = MAX_BOTS) -
 def load(path: Path, max_bots: int = MAX_BOTS) -> Scenario:
     """Read and validate one scenario file."""
     return parse(loading.read_document(path), str(path), max_bots)
-
-
-def bot_limit() -> tuple[int, int | None]:
-    """How many bots this process can run: each holds a socket, an open file, within the
-    open-file limit (lifted to its hard limit here), less what the process needs besides.
-    Returns (bots, open-file limit); the limit is None where there is none to read."""
-    from netlab import aio
-
-    files = aio.raise_file_limit(MAX_BOTS + FILES_SPARE)
-    if files is None:
-        return MAX_BOTS, None
-    return max(0, min(MAX_BOTS, files - FILES_SPARE)), files
-
-
-def too_many(max_bots: int) -> str:
-    files = bot_limit()[1]
-    if files is not None and max_bots < MAX_BOTS:
-        return (
-            f"more than the open-file limit allows ({files:,} open files: at most "
-            f"{max_bots:,} bots; raise it with `ulimit -n`)"
-        )
-    return f"more than netlab simulate runs (at most {max_bots:,} bots)"

@@ -33,6 +33,11 @@ log = logging.getLogger("netlab.serve")
 
 
 async def serve(config: ServerConfig) -> None:
+    if config.redis:  # one chat with the other servers on that Redis (docs/cluster.md)
+        from netlab.cluster.serve import serve as serve_in_cluster
+
+        await serve_in_cluster(config)
+        return
     server = Server(config)
     await server.start()
     await server.serve()

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from netlab import embedded, net
 from netlab.bots import RunResult, Simulation, Unreachable
 from netlab.scenario import Group, Scenario, script_clock
-from netlab.serve.config import ServerConfig
+from netlab.serve.config import RATE_LIMIT_MAX, ServerConfig
 from netlab.sim import console, observe
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -40,6 +40,8 @@ class SimulateConfig:
     quiet: bool = False
     list: bool = False
     """Show the built-in scenarios instead of running one."""
+    html: Path | None = None
+    """One self-contained HTML report for the whole run (netlab.html)."""
 
 
 def needed_rate(scenario: Scenario, speed: float = 1.0) -> float:
@@ -73,7 +75,7 @@ def server_config(scenario: Scenario, speed: float = 1.0) -> ServerConfig:
     }
     rate = needed_rate(scenario, speed)
     if rate > ServerConfig.rate_limit:
-        defaults["rate_limit"] = float(math.ceil(rate))
+        defaults["rate_limit"] = min(float(math.ceil(rate)), RATE_LIMIT_MAX)
     return scenario.server.options.config(**defaults)
 
 
@@ -129,7 +131,7 @@ def simulate(config: SimulateConfig) -> int:
         return EXIT_INVALID
     if config.target is not None:
         try:
-            net.parse_address(config.target)
+            net.parse_targets(config.target)  # one server, or several of one cluster
         except ValueError as error:
             errors.print(f"netlab simulate: --target: {error}")
             return EXIT_INVALID
@@ -138,12 +140,20 @@ def simulate(config: SimulateConfig) -> int:
     except ScenarioError as error:
         errors.print(str(error))
         return EXIT_INVALID
-    statuses = []
+    statuses, documents = [], []
     for file in files:
         naming = file.stem if len(files) > 1 else None
-        statuses.append(_simulate_file(file, config, naming))
+        statuses.append(_simulate_file(file, config, naming, documents))
         if statuses[-1] == EXIT_INTERRUPTED:  # Ctrl-C stops the whole run, not one scenario
             return EXIT_INTERRUPTED
+    if config.html is not None and documents:
+        from netlab import html
+
+        try:  # one page for the whole run, a section per scenario (issue 15)
+            html.write(config.html, html.simulate_report(documents))
+        except OSError as error:
+            errors.print(f"netlab simulate: --html: {error}")
+            return EXIT_INVALID
     if len(files) > 1 and not config.quiet:
         passed = statuses.count(EXIT_PASSED)
         console.say(console.stdout(), f"\n{passed} of {len(files)} scenarios passed", "bold")
@@ -163,7 +173,10 @@ def _open_transcript(path: Path | None) -> TextIO | None:
     return open(path, "w", encoding="utf-8", buffering=1)  # line by line: `tail -f` follows it
 
 
-def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> int:
+def _simulate_file(
+    file: Path, config: SimulateConfig, naming: str | None, documents: list[dict[str, Any]]
+) -> int:
+    """Run one scenario file; its report document is added to ``documents``."""
     from netlab import aio, report
     from netlab.scenario import ScenarioError, bot_limit, load
 
@@ -179,7 +192,7 @@ def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> in
         errors.print("\n".join(f"{file}: {problem}" for problem in problems))
         return EXIT_INVALID
     target = config.target or scenario.server.target
-    address = net.parse_address(target) if target else None
+    addresses = net.parse_targets(target) if target else None
     options = scenario.server.options.arguments()
     if target and options:  # said up front: what the scenario expects of them may not happen
         errors.print(
@@ -198,7 +211,7 @@ def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> in
             console.say(out, f"{head}: running (netlab sockets --port {port} shows it)", "bold")
 
     try:
-        result = aio.run(_run(scenario, address, protocol, config, transcript, announce))
+        result = aio.run(_run(scenario, addresses, protocol, config, transcript, announce))
     except (Unreachable, embedded.ServerStartError) as error:
         errors.print(f"netlab simulate: {file}: {error}", style="bold red")
         return EXIT_UNREACHABLE
@@ -210,18 +223,20 @@ def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> in
             transcript.close()
     verdicts = report.evaluate(result)
     if not config.quiet:
-        renderer = observe.renderer(net.parse_address(result.target)[1])
+        renderer = observe.renderer(net.parse_targets(result.target)[0][1])
         for style, text in report.summary(result, verdicts, renderer):
             out.print()
             console.say(out, text, style or None)
         out.print()
     style, text = report.verdict_line(result, verdicts)
     console.say(out, text, style)
+    document = report.build(result, verdicts)
+    documents.append(document)
     report_path = _named(config.report, naming)
     if report_path is not None:
         try:
             report_path.write_text(
-                json.dumps(report.build(result, verdicts), ensure_ascii=False, indent=2) + "\n",
+                json.dumps(document, ensure_ascii=False, indent=2) + "\n",
                 encoding="utf-8",
             )
         except OSError as error:
@@ -232,7 +247,7 @@ def _simulate_file(file: Path, config: SimulateConfig, naming: str | None) -> in
 
 async def _run(
     scenario: Scenario,
-    address: tuple[str, int] | None,
+    addresses: list[tuple[str, int]] | None,
     protocol: str,
     config: SimulateConfig,
     transcript: TextIO | None,
@@ -240,19 +255,35 @@ async def _run(
 ) -> RunResult:
     from netlab import report
 
-    own = None
-    if address is None:
+    own = cluster = None
+    if addresses is None and scenario.server.servers > 1:
+        from netlab.cluster.embedded import EmbeddedCluster
+
+        options = server_arguments(scenario, config.speed)
+        cluster = EmbeddedCluster(scenario.server.servers, options)
+        await asyncio.to_thread(cluster.start)
+        addresses = cluster.addresses
+    elif addresses is None:
         own = await asyncio.to_thread(embedded.start, server_arguments(scenario, config.speed))
-        address = own.address
-    host, port = address
-    head = report.header(
-        scenario.name, scenario.bot_count(), protocol, net.format_address(host, port), bool(own)
-    )
+        addresses = [own.address]
+    host, port = addresses[0]
+    where = ",".join(net.format_address(*address) for address in addresses)
+    embedded_run = own is not None or cluster is not None
+    head = report.header(scenario.name, scenario.bot_count(), protocol, where, embedded_run)
     announce(head, port)  # before the first bot joins: the sockets can be watched from now
     sim = Simulation(
-        scenario, host, port, protocol, config.speed, config.seed, transcript, observe.taker(port)
+        scenario,
+        host,
+        port,
+        protocol,
+        config.speed,
+        config.seed,
+        transcript,
+        observe.taker(port),
+        servers=addresses,
+        cluster=cluster,
     )
-    progress = None if config.quiet else asyncio.ensure_future(console.progress(sim, head))
+    progress = None if config.quiet else asyncio.ensure_future(console.progress(sim))
     try:
         result = await sim.run()
     finally:
@@ -263,5 +294,7 @@ async def _run(
         if own is not None:
             await asyncio.to_thread(own.stop)
             own.log_file.close()
-    result.embedded = own is not None
+        if cluster is not None:
+            await asyncio.to_thread(cluster.stop)
+    result.embedded = embedded_run
     return result

@@ -139,9 +139,9 @@ def test_ctrl_c_prints_what_was_measured_so_far():
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", ["chat", "bench"])
+@pytest.mark.parametrize("command", [[], ["serve"], ["chat"], ["simulate"], ["bench"], ["check"]])
 def test_flags_show_no_bool_metavar(command):
-    done = subprocess.run([*NETLAB, command, "--help"], capture_output=True, text=True, timeout=20)
+    done = subprocess.run([*NETLAB, *command, "--help"], capture_output=True, text=True, timeout=20)
     assert done.returncode == 0
     assert "--help" in done.stdout
     assert "<bool>" not in done.stdout
@@ -226,17 +226,49 @@ def test_compare_runs_interleaved_rounds_on_fresh_servers():
     assert rows["netlab"]["rounds"] == rows["ncat"]["rounds"] == "2/2"
     assert rows["netlab"]["rate_ratio"] == "1.00x"
     assert rows["netlab"]["lost"] == rows["ncat"]["lost"] == "0"
-    targets = [run["target"] for run in report["runs"]["netlab"]]
+    servers = {server["name"]: server["rounds"] for server in report["servers"]}
+    targets = [run["target"] for run in servers["netlab"]]
     assert len(set(targets)) == 2  # a fresh server, on a free port, each round
+    assert all(run["complete"] for run in servers["ncat"])
 
 
-def test_compare_prints_one_table():
+def test_compare_prints_one_table_and_draws_it(tmp_path):
+    page = tmp_path / "compare.html"
     done = run_bench(
         *("--compare", "netlab", "--rounds", "1", "--clients", "4", "--senders", "1"),
-        *("--messages", "5"),
+        *("--messages", "5", "--html", str(page)),
         timeout=50,
     )
     assert done.returncode == 0, done.stderr
+    assert "Side by side" in page.read_text(encoding="utf-8")
     header = next(line for line in done.stdout.splitlines() if line.startswith("server"))
     assert "M deliveries/s" in header and "server CPU µs/copy" in header
     assert "rate vs 1st" in header
+
+
+@pytest.mark.parametrize("protocol", ["netlab", "handout"])
+async def test_messages_carry_the_payload_format_at_their_size(protocol):
+    from netlab import bench as b
+
+    class Transport:
+        def __init__(self) -> None:
+            self.written: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.written.append(data)
+
+    bench = b.Bench(b.BenchConfig(protocol=protocol, size=40), epoch_ns=0)
+    client = b.BenchClient(bench, 0, "b1-3", 3, probe=False)
+    client.transport = Transport()  # type: ignore[assignment]
+    assert await client.send_messages(3, rate=0, stride=2, started=0) == 3
+    for seq, data in enumerate(client.transport.written):  # type: ignore[attr-defined]
+        text = data.decode()
+        assert text.endswith("\n")
+        payload = text.rstrip("\n").rsplit(": ", 1)[-1] if protocol == "handout" else text[:-1]
+        assert len(payload) == 40
+        kind = b.TIMED if seq % 2 == 0 else "-"
+        sent_us = int(payload[16:27])
+        expected = b.PAYLOAD_FORMAT.format(sender=3, kind=kind, seq=seq, sent_us=sent_us)
+        assert payload[:27] == expected
+        if protocol == "handout":
+            assert p.parse_server_line(text.rstrip("\n")).nick == "b1-3"  # type: ignore[union-attr]

@@ -130,6 +130,49 @@ def test_lines_match_by_text_with_or_without_a_prefix():
     assert figures(ledger, "carol") == (1, 1, 0, 1)
 
 
+def test_the_ledger_keeps_the_run_over_time():
+    ledger = ledger_of("alice", "bob", "carol")
+    ledger.recipients = True
+    ledger.send("alice", "hi", 0.5)
+    ledger.receive(2, "alice", "hi", 0.502)
+    ledger.depart(3, 4.0)  # carol never got it: lost, at 4.0
+    ledger.finish(5.0)
+    [message] = ledger.messages
+    assert (message.sender, message.text, message.delivered) == ("alice", "hi", 1)
+    assert [(bot, round(ms)) for bot, ms in message.recipients] == [("bob", 2)]
+    assert [list(second) for second in ledger.arrivals] == [[pytest.approx(2.0, abs=1e-3)]]
+    assert ledger.losses == [(4.0, "carol", 1)]
+
+
+def test_the_timeline_is_per_second_and_adds_up():
+    from netlab.sim import timeline
+
+    ledger = ledger_of("alice", "bob", "carol")
+    ledger.origin = 10.0
+    marks = timeline.Marks()
+    for bot in ("alice", "bob", "carol"):
+        marks.add(10.0, bot, "join")
+    for i in range(5):
+        ledger.send("alice", f"m{i}", 10.2 + i * 0.5)  # seconds 0, 0, 1, 1, 2
+        ledger.receive(2, "alice", f"m{i}", 10.25 + i * 0.5)
+    marks.add(11.5, "carol", "drop")
+    ledger.depart(3, 13.5)
+    marks.add(12.0, "bob", "error", "boom")
+    ledger.finish(13.9)
+    found = timeline.build(ledger, marks, 13.9)
+    seconds = found["seconds"]
+    assert [s["t"] for s in seconds] == [0.0, 1.0, 2.0, 3.0]
+    assert [s["sent"] for s in seconds] == [2, 2, 1, 0]
+    assert [s["delivered"] for s in seconds] == [2, 2, 1, 0]
+    assert seconds[0]["latency_ms"]["p50"] == pytest.approx(50.0)
+    assert [s["connected"] for s in seconds] == [3, 2, 2, 2]
+    assert [s["errors"] for s in seconds] == [0, 0, 1, 0]
+    assert [s["lost"] for s in seconds] == [0, 0, 0, 3]  # carol departs: the last 2 in flight
+    assert found["lost"] == [{"t": 3.5, "bot": "carol", "copies": 3}]
+    assert found["events"][3] == {"t": 1.5, "bot": "carol", "kind": "drop", "detail": ""}
+    assert "recipients" not in found["messages"][0] and found["recipients_kept"] is False
+
+
 def test_delivered_plus_lost_is_expected_in_total():
     ledger = ledger_of("a", "b", "c", "d")
     for i in range(50):
@@ -150,7 +193,8 @@ def test_the_step_table_is_keyed_by_the_scenarios_step_names():
 
     assert set(STEPS) == set(ACTIONS) == set(STEP_TYPES)
     assert {name for name, kind in STEPS.items() if kind.reads_lines} == {"expect", "login", "kick"}
-    assert {name for name, kind in STEPS.items() if kind.offline} == {"join", "wait"}
+    faults = {"kill-server", "stop-redis", "start-redis"}  # they act on the embedded cluster
+    assert {name for name, kind in STEPS.items() if kind.offline} == {"join", "wait", *faults}
 
 
 def test_the_report_reads_plain_results():
@@ -247,6 +291,17 @@ async def test_netlab_protocol_commands_kicks_drops_and_refusals(server_factory)
     assert op.sent == 2
     totals = result.totals
     assert totals.lost == 0 and totals.expected == totals.delivered
+    # The same run over time, as the report's timeline has it.
+    timeline = result.timeline
+    seconds = timeline["seconds"]
+    assert sum(s["sent"] for s in seconds) == totals.sent == len(timeline["messages"])
+    assert sum(s["delivered"] for s in seconds) == totals.delivered
+    kinds = [(e["bot"], e["kind"]) for e in timeline["events"]]
+    assert ("late", "refused") in kinds and ("spammer", "kick") in kinds
+    assert kinds.count(("dropper", "join")) == 2 and ("dropper", "drop") in kinds
+    assert max(s["connected"] for s in seconds) == 3
+    back = next(m for m in timeline["messages"] if m["text"] == "back")
+    assert back["sender"] == "dropper" and [r["bot"] for r in back["recipients"]] == ["op"]
 
 
 @pytest.mark.timeout(60)

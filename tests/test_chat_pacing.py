@@ -69,6 +69,15 @@ def test_a_paste_of_200_lines_reaches_the_others_whole(server_factory, chat):
         assert finished(alice) == 0
 
 
+def test_lines_still_queued_when_leaving_are_counted(server, chat):
+    alice = alice_joined(server, chat)
+    paste = "\n".join(f"line {i}" for i in range(60)) + "\n/exit"
+    alice.send("\x1b[200~" + paste + "\x1b[201~\r")
+    alice.expect(r"(\d+) queued lines were not sent\.")
+    assert 0 < int(alice.match.group(1)) <= 60
+    assert finished(alice) == 0
+
+
 def test_refused_lines_are_marked_not_sent(server_factory, chat):
     server = server_factory("--admin-password", "secret", "--max-line-bytes", "64")
     alice = alice_joined(server, chat)
@@ -116,3 +125,21 @@ def test_refusals_are_recognised():
         2.5,
     )
     assert refusal("bob joined the chat!") is None
+
+
+@pytest.mark.timeout(60)
+def test_the_client_paces_under_the_limit_the_server_tells(server_factory, chat):
+    """A server stricter than the defaults (2 a second, bursts of 4): the client asks its
+    limit with /limits as it joins, shows nothing of that, and a paste of 12 lines arrives
+    whole with no warning, where the default pace (10 a second) would be told to slow down."""
+    server = server_factory("--rate-limit", "2")
+    alice = alice_joined(server, chat)
+    with server.connect("bob") as bob:
+        alice.expect_exact("bob joined the chat!")
+        lines = [f"slow {i:02d}" for i in range(12)]
+        alice.send("\x1b[200~" + "\n".join(lines) + "\x1b[201~\r")
+        with Drained(alice) as screen:
+            got = [bob.expect("alice:", timeout=20).split("alice: ", 1)[1] for _ in lines]
+        assert got == lines
+        assert "Slow down" not in screen.text and "Limits:" not in screen.text
+        assert not any("Slow down" in line for line in bob.lines)

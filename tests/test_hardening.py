@@ -373,3 +373,19 @@ def test_telnet_ctrl_c_does_not_break_the_session(server):
             assert alice.readline() == "tom left the chat."
         finally:
             tom.close(force=True)
+
+
+def test_limits_on_request_and_the_recognisers_of_refusals(server_factory):
+    server = server_factory("--rate-limit", "5", "--max-line-bytes", "100")
+    with server.connect("alice") as alice:
+        alice.say("/limits")
+        assert p.parse_limits(alice.readline()) == (5.0, 10, 100)
+        alice.send_raw(b"x" * 200 + b"\n")
+        assert p.parse_line_too_long(alice.readline()) == 100
+        alice.send_raw(b"".join(b"m%d\n" % i for i in range(30)))
+        assert p.parse_slow_down(alice.expect("Slow down")) == 5.0
+    assert p.parse_limits(p.limits(0, 1, 4096)) == (0.0, 0, 4096)
+    assert p.parse_now_known_as(p.now_known_as("Боб")) == "Боб"
+    assert p.is_command_error(p.no_such_user("x")) and p.is_command_error(p.usage("/me TEXT"))
+    assert p.parse_online(p.online(["a", "b"])) == (2, ["a", "b"])
+    assert p.is_slow_down(p.slow_down(5).encode()) and not p.is_slow_down(b"hello")

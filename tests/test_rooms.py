@@ -165,3 +165,18 @@ async def test_a_nickname_freed_on_one_server_is_free_on_the_other(two_servers):
     assert welcome.startswith(p.welcome(3, ["watcher", "alicia"]))
     watcher.say("/who")
     assert await watcher.expect("online:") == p.online(["watcher", "alicia", "alice"])
+
+
+async def test_a_server_shutting_down_tells_the_other_servers_who_left(two_servers):
+    east, west = two_servers
+    alice, _ = await Peer.join(east, "alice")
+    bob, _ = await Peer.join(west, "bob")
+    await alice.expect("bob joined")
+    east.stop()
+    await east.shutdown()
+    assert await alice.until_closed() == [p.SHUTTING_DOWN]
+    assert await bob.readline() == p.left("alice")
+    bob.say("/who")
+    assert await bob.readline() == p.online(["bob"])
+    _, welcome = await Peer.join(west, "alice")  # her nickname is free again
+    assert welcome.startswith(p.welcome(2, ["bob"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import re
 import signal
@@ -438,6 +439,8 @@ def test_operator_console_in_a_terminal(tmp_path):
         sys.executable,
         ["-m", "netlab", "serve", "--port", "0", "--log-file", str(tmp_path / "log")],
         encoding="utf-8",
+        # pexpect answers no cursor position request: prompt_toolkit would wait for one
+        env={**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1"},
         timeout=10,
     )
     try:

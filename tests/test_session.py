@@ -295,3 +295,11 @@ def _between_interrupts(items: list) -> list[list[bytes]]:
         else:
             groups[-1].append(item)
     return groups
+
+
+def test_a_255_byte_that_begins_no_telnet_command_is_broken_text():
+    server = server_session()
+    server.prompt()
+    server.receive_data(b"bob\n", 0)
+    # A UTF-16 byte order mark and a space look like IAC DONT TSPEED: they stay text.
+    assert server.receive_data(b"bad \xff\xfe ok\n", 0) == [ss.Message("bad \ufffd\ufffd ok")]

@@ -53,6 +53,10 @@ def test_demo_end_to_end(tmp_path):
     listening = [row for row in document["sockets"][0]["rows"] if row["state"] == "LISTEN"]
     assert len(listening) == 1
     assert "alice > Hello everyone! 👋" in transcript.read_text(encoding="utf-8")
+    timeline = document["timeline"]  # the run over time, for the HTML report (issue 15)
+    assert sum(second["delivered"] for second in timeline["seconds"]) == totals["delivered"]
+    assert {"join", "leave", "drop", "kick", "refused"} <= {e["kind"] for e in timeline["events"]}
+    assert all("recipients" in message for message in timeline["messages"])
 
 
 @pytest.mark.slow
@@ -75,6 +79,7 @@ def test_handout_scenario_on_the_embedded_server():
 
 RUN_HERE = {"demo": test_demo_end_to_end, "crowd": test_crowd_at_double_speed}
 RUN_HERE["handout"] = test_handout_scenario_on_the_embedded_server
+RUN_HERE["cluster"] = "tests/test_cluster_scenario.py"  # needs redis-server: run there
 
 
 def test_every_shipped_scenario_is_run_by_a_test():
@@ -258,6 +263,7 @@ def test_a_closed_pipe_leaves_the_verdicts_exit_status(tmp_path):
     proc.stderr.close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_with_a_target_the_options_that_cannot_apply_are_said_up_front(server_factory):
     server = server_factory("--admin-password", "secret")  # room for zoe: max_clients is 100
@@ -294,18 +300,19 @@ def test_list_shows_the_built_in_scenarios(tmp_path):
     assert header.split() == ["Name", "Bots", "Duration", "What", "it", "shows"]
     assert set(rule) <= {"-", " "}
     found = {row.split()[0]: row.split()[1] for row in rows}
-    assert found == {"crowd": "300", "demo": "7", "handout": "4"}
+    assert found == {"cluster": "10", "crowd": "300", "demo": "7", "handout": "4"}
     assert "a spammer gets kicked by the operator" in done.stdout
 
 
 @pytest.mark.timeout(60)
 def test_a_built_in_name_runs_from_any_folder(tmp_path):
-    done = netlab_in(tmp_path, "simulate", "handout", "--speed", "2", "--quiet")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.strip() == "PASSED handout: all 3 expectations held"
+    # The name finds the installed file; the run then goes as any (here to a closed port).
+    done = netlab_in(tmp_path, "simulate", "handout", "--target", f"127.0.0.1:{free_port()}")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "netlab/scenarios/handout.yaml: cannot reach 127.0.0.1:" in done.stderr
     missing = netlab_in(tmp_path, "simulate", "nothing")
     assert missing.returncode == 2
-    assert "built in: crowd, demo, handout" in missing.stderr
+    assert "built in: cluster, crowd, demo, handout" in missing.stderr
 
 
 def test_no_scenario_is_a_usage_error():
@@ -345,3 +352,29 @@ def test_the_package_carries_the_scenarios(tmp_path):
     assert (built / "netlab" / "sim" / "engine.py").is_file()
     listed = netlab_in(tmp_path, "simulate", "--list", env={**os.environ, "PYTHONPATH": str(built)})
     assert listed.returncode == 0 and "demo" in listed.stdout, listed.stderr
+
+
+@pytest.mark.timeout(60)
+def test_the_live_line_on_a_terminal_leads_with_the_header(tmp_path):
+    import re
+
+    import pexpect
+
+    path = tmp_path / "late.yaml"
+    path.write_text(LATE_JOIN, encoding="utf-8")
+    child = pexpect.spawn(
+        NETLAB[0],
+        [*NETLAB[1:], "simulate", str(path)],
+        cwd=str(ROOT),
+        encoding="utf-8",
+        dimensions=(24, 80),  # the live line fits 80 columns
+    )
+    try:
+        child.expect(pexpect.EOF, timeout=40)
+    finally:
+        child.close()
+    screen = re.sub(r"\x1b\[[\d;?]*[A-Za-z]", "", child.before)  # the terminal's styles
+    live = r" late  127\.0\.0\.1:\d+  netlab +\d+\.\ds  online [0-2]/2  sent \d  delivered \d"
+    assert re.search(live, screen), screen[:500]
+    assert "PASSED late" in screen
+    assert child.exitstatus == 0

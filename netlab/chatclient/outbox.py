@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -27,19 +26,15 @@ from netlab.render import Screen, refused
 
 RATE = 10.0
 BURST = 20
-"""The server's limit when it does not say: netlab serve's defaults (``ServerConfig``). The
-welcome does not carry the limit yet; a server that is stricter says ``Slow down: over N
-messages a second``, and the client slows to that."""
+"""The server's limit until it says: netlab serve's defaults (``ServerConfig``). The client asks
+with ``/limits`` as it joins (netlab protocol) and paces under the answer; a server that is
+stricter than it says answers ``Slow down: over N messages a second``, and the client slows to
+that."""
 MARGIN = 0.9
 """The client paces at this share of the server's rate, and leaves two of its burst unused, so
 that jitter between the two clocks never spends the server's last token."""
 CONFIRM_AFTER = 0.25
 """Seconds after a line was written with no refusal back: it was accepted."""
-
-# netlab serve's refusals (docs/protocol.md). They belong with their writers in
-# netlab.protocol.texts once the server's texts land there; until then, recognised here.
-_TOO_LONG = re.compile(r"Line too long \(over \d+ bytes\): not sent\.")
-_SLOW_DOWN = re.compile(r"Slow down: over ([\d.]+) messages a second, messages are dropped\.")
 
 
 def refusal(text: str) -> tuple[str, float | None] | None:
@@ -47,10 +42,10 @@ def refusal(text: str) -> tuple[str, float | None] | None:
     server refusing a message, else None."""
     if text == p.MUTED:
         return ("muted", None)
-    if _TOO_LONG.fullmatch(text):
+    if p.parse_line_too_long(text) is not None:
         return ("too long", None)
-    if m := _SLOW_DOWN.fullmatch(text):
-        return ("rate", float(m.group(1)))
+    if (rate := p.parse_slow_down(text)) is not None:
+        return ("rate", rate)
     return None
 
 
@@ -75,6 +70,13 @@ class Pacer:
     def take(self, now: float) -> None:
         self._refill(now)
         self.tokens -= 1
+
+    def adopt(self, rate: float, burst: int, now: float) -> None:
+        """The server's own limit (``/limits``); rate 0: it has none."""
+        self._refill(now)
+        self.rate = rate * MARGIN if rate > 0 else float("inf")
+        self.burst = max(1, burst - 2) if rate > 0 else 1 << 30
+        self.tokens = min(self.tokens, self.burst) if rate > 0 else float(self.burst)
 
     def slow_to(self, rate: float, now: float) -> None:
         """The server said its rate is ``rate``: pace under it from now, with no burst."""
@@ -104,6 +106,7 @@ class Outbox:
         self.conn, self.screen, self.changed = conn, screen, changed
         self.pacer = Pacer(now=time.monotonic()) if paced else None
         self.queue: deque[Outgoing] = deque()
+        self._asked_limits = self.pacer is not None and conn.protocol is p.Dialect.netlab
         self.unsettled: deque[Outgoing] = deque()
         self._more = asyncio.Event()
         self._settling = asyncio.Event()
@@ -124,6 +127,8 @@ class Outbox:
         """Send what is queued, paced; settle what was sent (both until cancelled)."""
         settler = asyncio.create_task(self._settle())
         try:
+            if self._asked_limits:
+                await self.conn.say("/limits")  # its answer sets the pace, and is not shown
             while True:
                 if not self.queue:
                     self._more.clear()
@@ -164,7 +169,13 @@ class Outbox:
             await self.screen.show([item.echo])
 
     async def refused(self, text: str) -> bool:
-        """Act on a line from the server; True when it was a refusal shown with its line."""
+        """Act on a line from the server; True when it was a refusal shown with its line, or
+        the answer to the client's own ``/limits`` (not shown either)."""
+        if self._asked_limits and (limits := p.parse_limits(text)) is not None:
+            self._asked_limits = False
+            if self.pacer is not None:
+                self.pacer.adopt(limits[0], limits[1], time.monotonic())
+            return True
         found = refusal(text)
         if found is None:
             return False

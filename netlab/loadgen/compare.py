@@ -18,11 +18,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 from netlab import aio, embedded, tables
 from netlab.loadgen.config import BenchConfig, BenchError, BenchResult
+from netlab.loadgen.output import document as run_document
+from netlab.loadgen.output import write_html
 from netlab.loadgen.run import measure, own_server_options
 
 SERVERS = {"netlab": "netlab", "ncat": "lines", "handout": "handout"}
@@ -147,6 +149,9 @@ def compare(config: BenchConfig) -> int:
     except KeyboardInterrupt:
         interrupted = True
     print(render(config, runs), flush=True)
+    if config.html and (problem := write_html(config.html, document(runs))):
+        print(f"netlab bench: {problem}", file=sys.stderr)
+        return 1
     if interrupted:
         return 130
     ok = all(isinstance(r, BenchResult) and r.complete for rs in runs.values() for r in rs)
@@ -221,12 +226,22 @@ COLUMNS = {
 }
 
 
+def document(runs: dict[str, list[BenchResult | str]]) -> dict:
+    """The comparison as plain data, in the shape ``netlab.html.bench_report`` draws: every
+    server's rounds (a failed round is ``{"error": ...}``), and the summary rows."""
+
+    def one(outcome: BenchResult | str) -> dict:
+        return {"error": outcome} if isinstance(outcome, str) else run_document(outcome)
+
+    servers = [{"name": kind, "rounds": [one(r) for r in rs]} for kind, rs in runs.items()]
+    return {"servers": servers, "summary": summary(runs)}
+
+
 def render(config: BenchConfig, runs: dict[str, list[BenchResult | str]]) -> str:
     if config.format == "json":
         import json
 
-        every = {k: [r if isinstance(r, str) else asdict(r) for r in rs] for k, rs in runs.items()}
-        return json.dumps({"summary": summary(runs), "runs": every}, indent=2)
+        return json.dumps(document(runs), indent=2)
     head = (
         f"{config.clients} clients, {config.senders} senders x {config.messages} messages,"
         f" {config.size}-byte payload, {config.rounds} rounds: median (lowest-highest)\n"

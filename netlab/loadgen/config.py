@@ -48,6 +48,10 @@ class BenchConfig:
     compare: str | None = None
     """``netlab,ncat[,handout]``: servers to start and measure side by side, round by round."""
     rounds: int = 5
+    html: str | None = None
+    """Also draw the result as one HTML file here (netlab/html/bench.py)."""
+    servers: int = 1
+    """Above 1, without a target: an embedded cluster of this many servers (docs/cluster.md)."""
 
     def problem(self) -> str | None:
         """Why this configuration cannot run, or None."""
@@ -70,16 +74,22 @@ class BenchConfig:
             return f"--size must be between {MIN_SIZE} and {MAX_SIZE} bytes"
         if self.target is not None:
             try:
-                self.address()
+                self.addresses()
             except BenchError as error:
                 return str(error)
+        if self.servers > 1 and (self.target is not None or self.compare is not None):
+            return "--servers starts a cluster of its own: not with --target or --compare"
         return None
 
     def address(self) -> tuple[str, int]:
-        """``--target`` as (host, port); BenchError says what is wrong with it."""
+        """``--target`` as (host, port), the first when it lists several."""
+        return self.addresses()[0]
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """``--target`` as (host, port) pairs; BenchError says what is wrong with it."""
         assert self.target is not None
         try:
-            return net.parse_address(self.target)
+            return net.parse_targets(self.target)
         except ValueError as error:
             # net says "bad address 'x': why"; the option's name tells the user more.
             why = str(error).split(": ", 1)[-1]

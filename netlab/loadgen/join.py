@@ -31,7 +31,7 @@ def stalled(joined: int, clients: int, seconds: float, said: BaseException | Non
 async def join_all(
     clients: list[BenchClient],
     config: BenchConfig,
-    address: tuple[str, int],
+    addresses: list[tuple[str, int]],
     progress: Progress,
     stop: asyncio.Event,
 ) -> list[BaseException]:
@@ -43,11 +43,14 @@ async def join_all(
     changed = asyncio.Event()
     finished = ok = 0
 
+    # Several servers (a cluster's): the clients in turn, so senders are on each as well.
+    where = {id(client): addresses[i % len(addresses)] for i, client in enumerate(clients)}
+
     async def join(client: BenchClient) -> None:
         nonlocal finished, ok
         try:
             async with gate:
-                await loop.create_connection(lambda: client, *address)
+                await loop.create_connection(lambda: client, *where[id(client)])
                 if not lines:
                     await client.joined
                 else:

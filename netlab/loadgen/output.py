@@ -53,9 +53,25 @@ def result_rows(result: BenchResult) -> list[tuple[str, Any]]:
     return rows
 
 
+def document(result: BenchResult) -> dict[str, Any]:
+    """The run as plain data: ``--format json`` prints it, ``--html`` draws it."""
+    return {**asdict(result), "complete": result.complete}
+
+
+def write_html(path: str, report: dict[str, Any]) -> str | None:
+    """Draw ``report`` (a run's document, or a comparison's) into ``path``; why not, or None."""
+    from netlab import html
+
+    try:
+        html.write(path, html.bench_report(report))
+    except OSError as error:
+        return f"cannot write {path}: {error.strerror or error}"
+    return None
+
+
 def render(result: BenchResult, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps({**asdict(result), "complete": result.complete}, indent=2)
+        return json.dumps(document(result), indent=2)
     from netlab import tables
 
     rows = [{"metric": label, "value": value} for label, value in result_rows(result)]

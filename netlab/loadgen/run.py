@@ -87,12 +87,15 @@ async def measure(
     port: int,
     server_pid: int | None,
     progress: Progress | None = None,
+    servers: list[tuple[str, int]] | None = None,
 ) -> BenchResult:
-    """One run against the server at ``host:port``."""
+    """One run against the server at ``host:port`` (or the cluster of ``servers``, whose
+    first is ``host:port``: its process is the one watched)."""
+    servers = servers or [(host, port)]
     loop = asyncio.get_running_loop()
     bench = Bench(config, time.perf_counter_ns())
     watch = ProcessWatch(server_pid)
-    where = net.format_address(host, port)
+    where = ",".join(net.format_address(*address) for address in servers)
     result = BenchResult(
         target=where,
         protocol=config.protocol,
@@ -118,7 +121,7 @@ async def measure(
     started = time.perf_counter()
     try:
         with interruptible(bench.stop), progress:
-            errors = await join_all(clients, config, (host, port), progress, bench.stop)
+            errors = await join_all(clients, config, servers, progress, bench.stop)
             result.joined = sum(1 for c in clients if c.counting and not c.lost)
             result.join_s = round(time.perf_counter() - started, 3)
             if bench.stop.is_set():

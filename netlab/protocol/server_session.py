@@ -240,8 +240,20 @@ class ServerSession:
 
 IAC, DONT, DO, WONT, WILL, SB, SE, IP = 255, 254, 253, 252, 251, 250, 240, 244
 TIMING_MARK = 6
+_COMMANDS = (241, 249)
+"""The two-byte commands, ``IAC NOP`` to ``IAC GA`` (``IAC IP`` among them)."""
 INTERRUPT = object()
 """In ``Telnet.feed``'s pieces: the client pressed Ctrl-C (``IAC IP``)."""
+
+
+def _option(byte: int) -> bool:
+    """An option telnet negotiates by itself (TIMING-MARK 6, TERMINAL-TYPE 24, NAWS 31, ...).
+
+    Higher options (TSPEED 32, LINEMODE 34, ...) are left as data: after a 255 they are more
+    likely broken text (``\\xff\\xfe `` is a UTF-16 byte order mark and a space), and a
+    byte below 32 is a control character the server would strip from text anyway (but tab,
+    newline and carriage return)."""
+    return byte < 32 and byte not in (9, 10, 13)
 
 
 class Telnet:
@@ -249,9 +261,9 @@ class Telnet:
 
     A telnet client sends them in band: Ctrl-C is ``IAC IP IAC DO TIMING-MARK``, and the
     client shows nothing more until ``TIMING-MARK`` is answered. Byte 255 (``IAC``) never
-    occurs in UTF-8, so the filter is safe for every client: a stream without it passes
-    untouched, and a 255 not followed by a command byte (240-254) stays, to be shown as the
-    broken UTF-8 it is. A command cut between two receives is held until it is whole.
+    occurs in UTF-8: a stream without it passes untouched, and a 255 that does not begin a
+    command telnet sends by itself stays, to be shown as the broken UTF-8 it is (``_option``).
+    A command cut between two receives is held until it is whole.
     """
 
     def __init__(self) -> None:
@@ -282,28 +294,29 @@ class Telnet:
                 text += buf[i:end]
                 i = end
                 continue
-            if i + 1 >= n or (buf[i + 1] in (WILL, WONT, DO, DONT) and i + 2 >= n):
+            if i + 1 >= n:
                 self._held = buf[i:]
                 break
             command = buf[i + 1]
-            if command < SE or command == IAC:
+            negotiation = command in (WILL, WONT, DO, DONT, SB)
+            if negotiation and i + 2 >= n:
+                self._held = buf[i:]
+                break
+            short = _COMMANDS[0] <= command <= _COMMANDS[1]
+            if not (short or (negotiation and _option(buf[i + 2]))):
                 # Not a command: a 255 byte of broken UTF-8 (shown as U+FFFD, as any), or
                 # IAC IAC, telnet's escaped 255.
                 text.append(IAC)
-                i += 1 if command < SE else 2
+                i += 2 if command == IAC else 1
                 continue
-            if command in (WILL, WONT, DO, DONT):
-                if command == DO and buf[i + 2] == TIMING_MARK:
-                    answer += bytes((IAC, WILL, TIMING_MARK))
-                i += 3
-                continue
+            if command == DO and buf[i + 2] == TIMING_MARK:
+                answer += bytes((IAC, WILL, TIMING_MARK))
             if command == SB:
                 self._subnegotiation = True
             elif command == IP:
                 pieces += [bytes(text), INTERRUPT]
                 text.clear()
-            # NOP, AYT, BRK, ...: nothing to relay
-            i += 2
+            i += 3 if negotiation and command != SB else 2
         if text:
             pieces.append(bytes(text))
         return [piece for piece in pieces if piece], bytes(answer)

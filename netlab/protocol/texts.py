@@ -238,6 +238,41 @@ def slow_down(rate: float) -> str:
     return f"{_SLOW_DOWN}{rate:g} messages a second, messages are dropped."
 
 
+_SLOW_DOWN_RE = re.compile(r"Slow down: over ([\d.e+]+) messages a second, messages are dropped\.")
+_TOO_LONG_RE = re.compile(r"Line too long \(over (\d+) bytes\): not sent\.")
+_LIMITS_RE = re.compile(
+    r"Limits: (?:(?P<rate>[\d.e+]+) messages a second, bursts of (?P<burst>\d+)|no rate limit);"
+    r" lines up to (?P<line>\d+) bytes\."
+)
+
+
+def limits(rate: float, burst: int, max_line_bytes: int) -> str:
+    """``/limits``: what this server allows one connection."""
+    pace = f"{rate:g} messages a second, bursts of {burst}" if rate > 0 else "no rate limit"
+    return f"Limits: {pace}; lines up to {max_line_bytes} bytes."
+
+
+def parse_limits(line: str) -> tuple[float, int, int] | None:
+    """``(rate, burst, max_line_bytes)`` from ``/limits``' answer (rate 0: none), else None."""
+    m = _LIMITS_RE.fullmatch(line)
+    if m is None:
+        return None
+    rate = float(m["rate"]) if m["rate"] else 0.0
+    return rate, int(m["burst"] or 0), int(m["line"])
+
+
+def parse_slow_down(line: str) -> float | None:
+    """The server's rate when ``line`` is its ``Slow down`` warning, else None."""
+    m = _SLOW_DOWN_RE.fullmatch(line)
+    return float(m.group(1)) if m else None
+
+
+def parse_line_too_long(line: str) -> int | None:
+    """The byte limit when ``line`` refuses an overlong message, else None."""
+    m = _TOO_LONG_RE.fullmatch(line)
+    return int(m.group(1)) if m else None
+
+
 def unknown_command(name: str) -> str:
     return f"Unknown command /{name}. Type /help for the list."
 

@@ -106,6 +106,12 @@ def cmd_who(actor: Actor, cmd: p.Command) -> None:
         actor.send(p.online([m.nick for m in members]))
 
 
+@command("limits", "/limits - the rate and line limits", where=frozenset({"chat"}))
+def cmd_limits(actor: Actor, cmd: p.Command) -> None:
+    config = actor.room.config
+    actor.send(p.limits(config.rate_limit, config.rate_burst or 1, config.max_line_bytes))
+
+
 @command("msg", "/msg NICK TEXT - a private message", "w", "tell")
 def cmd_msg(actor: Actor, cmd: p.Command) -> None:
     nick, text = cmd.split()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-RATE_LIMIT_MAX = 1_000_000.0
-"""The highest ``--rate-limit`` (a million messages a second is no limit at all)."""
+RATE_LIMIT_MAX = 1e9
+"""The highest ``--rate-limit``: a billion a second is no limit, and its burst stays finite."""
 
 
 class ConfigError(ValueError):
@@ -56,6 +56,12 @@ class ServerConfig:
     """The operator console on standard input; None: when standard input is a terminal."""
     status_file: bool = True
     banner: bool = True
+    redis: str | None = None
+    """``redis://HOST:PORT/DB``: share one chat with the other servers on it (netlab.cluster)."""
+    cluster: str = "netlab"
+    """The chat's name on that Redis: the servers with one name share one chat."""
+    node_timeout: float = 10.0
+    """Seconds within which a dead server's users are announced as left by the others."""
 
     def __post_init__(self) -> None:
         self._check()
@@ -73,6 +79,13 @@ class ServerConfig:
             )
         if self.rate_limit < 0:
             raise ConfigError(f"--rate-limit must be 0 (off) or more, not {self.rate_limit:g}")
+        if self.redis is not None:
+            from netlab import cluster  # light: the redis package is only looked for
+
+            try:
+                cluster.check_options(self.redis, self.cluster, self.node_timeout)
+            except cluster.ClusterError as error:
+                raise ConfigError(str(error)) from None
         if self.rate_limit > RATE_LIMIT_MAX:
             raise ConfigError(
                 f"--rate-limit must be at most {RATE_LIMIT_MAX:g} messages a second"

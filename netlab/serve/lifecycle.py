@@ -127,12 +127,16 @@ class Server:
         if self._server is not None:
             self._server.close()
         room.outbox.flush()
+        # From here on nothing more is delivered here; the people of other servers sharing
+        # this chat (the same bus) still hear who left.
+        room.closing = True
         for client in list(room.members.values()) + list(self.state.handshaking):
             if client.registered:
                 client.send(p.SHUTTING_DOWN)
-            client.disconnect("server shutdown", notice_text=None)
-        room.joins.cancel()
-        room.leaves.cancel()
+            client.disconnect("server shutdown", notice_text=p.left(client.nick))
+        for notices in (room.joins, room.leaves):
+            notices.cancel()
+            notices.flush()
         unsubscribe = getattr(room.bus, "unsubscribe", None)
         if unsubscribe is not None:
             unsubscribe(self.id)

@@ -53,6 +53,7 @@ class Room:
         self.members: dict[int, Local] = {}  # this server's people, by connection id
         self.outbox = Outbox(loop, self.members.values, config.send_buffer_bytes)
         self.on_change: Callable[[], None] = lambda: None
+        self.closing = False
         self.logins = LoginThrottle()
         """This server's brake on ``/login`` guesses (per address, and overall)."""
         self.joins = self._notices(loop, p.joined, p.joined_many)
@@ -140,6 +141,8 @@ class Room:
 
     def on_event(self, event: BusEvent) -> None:
         """An event from anywhere in the chat: this server's share of it."""
+        if self.closing:  # shutting down: its own people have had their last line
+            return
         if type(event) is Said:
             origin = event.origin
             exclude = (

@@ -127,6 +127,8 @@ class Bot:
         self.result = BotResult(nick, group, sim.ledger.tally(nick))
         self.phase: Phase = "offline"
         self.link: BotLink | None = None
+        self.address = (sim.host, sim.port)
+        """Its server (one of a cluster's: ``Simulation.address_of``)."""
         self.conn = 0
         self.lines = Lines(keep_lines)
         self.last_line = ""
@@ -177,6 +179,7 @@ class Bot:
         elif self.phase == "online":
             last = f" (last line: {self.last_line!r})" if self.last_line else ""
             self.result.ended = "disconnected"
+            self.sim.marks.add(now, self.nick, "disconnect", self.last_line)
             self.error(f"disconnected by the server at {self.sim.elapsed():.1f}s{last}")
             self.sim.depart(self, now)
         self.phase = "offline"
@@ -186,8 +189,10 @@ class Bot:
     # -- what goes out --
 
     def error(self, text: str) -> None:
+        now = self.sim.now()
         self.result.errors.append(text)
-        self.sim.record(self.sim.now(), self.nick, "!", text)
+        self.sim.marks.add(now, self.nick, "error", text)
+        self.sim.record(now, self.nick, "!", text)
 
     def write(self, data: bytes, shown: str) -> None:
         link = self.link
@@ -208,7 +213,7 @@ class Bot:
         self._closed = sim.loop.create_future()
         try:
             _, link = await asyncio.wait_for(
-                sim.loop.create_connection(lambda: BotLink(self), sim.host, sim.port),
+                sim.loop.create_connection(lambda: BotLink(self), *self.address),
                 CONNECT_TIMEOUT_S,
             )
         except (OSError, asyncio.TimeoutError) as error:
@@ -284,6 +289,7 @@ def _kicked(bot: Bot, event: p.Kicked, now: float) -> None:
     bot.line(event.text, now)
     if bot.phase == "online":
         bot.result.kicked_by = event.by
+        bot.sim.marks.add(now, bot.nick, "kick", event.text)
         bot.phase = "kicked"
         bot.sim.depart(bot, now)
 

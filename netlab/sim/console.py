@@ -77,9 +77,10 @@ def say(console: Console, text: str, style: str | None = None) -> None:
     console.file.flush()
 
 
-async def progress(sim: Simulation, head: str) -> None:
-    """One live line on standard error while the run goes on, led by what runs where; it goes
-    away at the end."""
+async def progress(sim: Simulation) -> None:
+    """One live line on standard error while the run goes on, led by what runs where (the
+    scenario, the server's address and the protocol; the bots are in ``online N/M``), short
+    enough for 80 columns; it goes away at the end."""
     from rich.live import Live
     from rich.text import Text
 
@@ -90,13 +91,13 @@ async def progress(sim: Simulation, head: str) -> None:
     def line() -> Text:
         errors = sum(len(bot.result.errors) for bot in sim.bots)
         text = Text()
-        text.append(f" {head} ", style="bold reverse")
-        text.append(f"  {sim.elapsed():6.1f}s", style="bold")
-        text.append(f"   online {sim.online}/{sim.scenario.bot_count()}")
-        text.append(f"   sent {sim.ledger.sent}")
-        text.append(f"   delivered {sim.ledger.delivered}")
+        text.append(f" {sim.scenario.name}  {sim.target}  {sim.protocol} ", style="bold reverse")
+        text.append(f" {sim.elapsed():6.1f}s", style="bold")
+        text.append(f"  online {sim.online}/{sim.scenario.bot_count()}")
+        text.append(f"  sent {sim.ledger.sent}")
+        text.append(f"  delivered {sim.ledger.delivered}")
         if errors:
-            text.append(f"   errors {errors}", style="bold red")
+            text.append(f"  errors {errors}", style="bold red")
         return text
 
     with Live(line(), console=console, transient=True, refresh_per_second=8) as live:

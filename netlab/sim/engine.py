@@ -12,12 +12,15 @@ from typing import Any, TextIO
 from netlab import net, procstat
 from netlab.scenario import Bot as BotSpec
 from netlab.scenario import Scenario
-from netlab.sim import steps
+from netlab.sim import steps, timeline
 from netlab.sim.bot import Bot, Unreachable
 from netlab.sim.ledger import Ledger
 from netlab.sim.observe import observe
 from netlab.sim.results import RunResult, Snapshot
 
+RECIPIENTS_UP_TO = 40
+"""Up to this many bots, the timeline says who got each message (as the summary has a row
+per bot up to 40): a crowd's would be hundreds of thousands of entries."""
 SETTLE_S = 2.0
 """When every script is done, at most this long for the copies in flight to arrive."""
 
@@ -37,16 +40,26 @@ class Simulation:
         seed: int | None = None,
         transcript: TextIO | None = None,
         snapshot: SnapshotTaker | None = None,
+        servers: list[tuple[str, int]] | None = None,
+        cluster: Any = None,
     ) -> None:
         self.scenario = scenario
         self.host, self.port = host, port
-        self.target = net.format_address(host, port)
+        self.servers = servers or [(host, port)]
+        """Where the bots join: one server, or each server of a cluster (docs/cluster.md)."""
+        self.cluster = cluster
+        """The embedded cluster the fault steps act on (netlab.cluster.embedded), or None."""
+        self.target = ",".join(net.format_address(*address) for address in self.servers)
         self.protocol = protocol
         self.speed = speed
         self.seed = scenario.seed if seed is None else seed
         self.transcript = transcript
         self.take_snapshot = snapshot
-        self.ledger = Ledger("text" if protocol == "lines" else "sender")
+        self.ledger = Ledger(
+            "text" if protocol == "lines" else "sender",
+            recipients=scenario.bot_count() <= RECIPIENTS_UP_TO,
+        )
+        self.marks = timeline.Marks()
         self.reached = False
         self.online = 0
         self.snapshots: list[Snapshot] = []
@@ -79,6 +92,7 @@ class Simulation:
         self._conns += 1
         self.online += 1
         self.ledger.register(self._conns, bot.nick)
+        self.marks.add(now, bot.nick, "join")
         self.record(now, bot.nick, "*", "registered")
         return self._conns
 
@@ -97,7 +111,7 @@ class Simulation:
         """Run to the end; raises Unreachable when the target accepts no connection."""
         self.loop = asyncio.get_running_loop()
         cpu_before = procstat.own_cpu_seconds()
-        self.start = time.monotonic()
+        self.start = self.ledger.origin = time.monotonic()
         work = [asyncio.ensure_future(job) for job in self._jobs()]
         observers = [
             asyncio.ensure_future(observe(self, at)) for at in self.scenario.observe.sockets
@@ -128,6 +142,7 @@ class Simulation:
         end = self.now()
         self.ledger.finish(end)
         await asyncio.gather(*(self._last_leave(bot) for bot in self.bots))
+        over_time = timeline.build(self.ledger, self.marks, end)
         return RunResult(
             scenario=self.scenario,
             protocol=self.protocol,
@@ -141,6 +156,7 @@ class Simulation:
             seed=self.seed,
             engine=_engine_cost(cpu_before),
             cut_by_duration=cut,
+            timeline=over_time,
         )
 
     async def _settle(self) -> None:
@@ -157,16 +173,23 @@ class Simulation:
                 bot.close_now()
         bot.close_now()
 
+    def address_of(self, number: int, server: int | None) -> tuple[str, int]:
+        """Bot ``number``'s server: the one its scenario names (1 for the first), else the
+        servers in turn."""
+        return self.servers[(server - 1 if server else number) % len(self.servers)]
+
     def _jobs(self) -> Iterator[Coroutine[Any, Any, None]]:
         for spec in self.scenario.bots:
             if isinstance(spec, BotSpec):
                 # Only a bot that waits for lines keeps them: a crowd's are never kept.
                 bot = Bot(self, spec.nick, keep_lines=steps.reads_lines(spec.script))
+                bot.address = self.address_of(len(self.bots), spec.server)
                 self.bots.append(bot)
                 yield _guard(bot, steps.run_script(bot, spec.script))
             else:
                 for index, nick in enumerate(spec.nicks()):
                     bot = Bot(self, nick, keep_lines=False, group=spec.group)
+                    bot.address = self.address_of(len(self.bots), spec.server)
                     self.bots.append(bot)
                     yield _guard(bot, steps.run_group_bot(bot, spec, index))
 

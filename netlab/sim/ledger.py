@@ -18,15 +18,20 @@ from netlab import protocol as p
 IN_FLIGHT_S = 2.0
 """A copy whose receiver leaves (or the run ends) within this long of its sending was still in
 flight: it is not expected at all (CLARIFICATIONS: "when a copy counts as lost")."""
+BUCKET_S = 1.0
+"""The timeline's step: arrivals are counted per second."""
 
 
 class Message:
     """One chat message a bot sent: shared by the pending queues of all its receivers."""
 
-    __slots__ = ("sender", "sent_at", "text")
+    __slots__ = ("delivered", "recipients", "sender", "sent_at", "text")
 
-    def __init__(self, sender: str, text: str, sent_at: float) -> None:
+    def __init__(self, sender: str, text: str, sent_at: float, recipients: bool = False) -> None:
         self.sender, self.text, self.sent_at = sender, text, sent_at
+        self.delivered = 0
+        self.recipients: list[tuple[str, float]] | None = [] if recipients else None
+        """(receiver, latency in ms) of each copy delivered, when the ledger keeps them."""
 
 
 @dataclass
@@ -85,9 +90,25 @@ class Ledger:
     does not say who spoke, so a copy is matched to the oldest pending message with its text.
     """
 
-    def __init__(self, match: Literal["sender", "text"] = "sender", in_flight: float = IN_FLIGHT_S):
+    def __init__(
+        self,
+        match: Literal["sender", "text"] = "sender",
+        in_flight: float = IN_FLIGHT_S,
+        recipients: bool = False,
+        origin: float = 0.0,
+    ) -> None:
         self.match = match
         self.in_flight = in_flight
+        self.recipients = recipients
+        """Keep who got each message (for a swimlane); a crowd's would be too many."""
+        # Over time, for the timeline (netlab.sim.timeline): every message, the latencies of
+        # the copies that arrived in each second since ``origin`` (4 bytes a copy: a crowd's
+        # are hundreds of thousands), every loss.
+        self.origin = origin
+        self.messages: list[Message] = []
+        self.arrivals: list[array] = []
+        self.losses: list[tuple[float, str, int]] = []
+        """(when, receiver, copies) each time a receiver's departure lost copies."""
         self.tallies: dict[str, Tally] = {}
         self.windows: dict[int, _Window] = {}
         self.pending = 0
@@ -112,7 +133,8 @@ class Ledger:
         text = clean(text)
         if not text:
             return None
-        message = Message(bot, text, now)
+        message = Message(bot, text, now, self.recipients)
+        self.messages.append(message)
         self.tally(bot).sent += 1
         self.sent += 1
         key = bot if self.match == "sender" else text
@@ -154,7 +176,15 @@ class Ledger:
             return "unexpected"
         tally.delivered += 1
         self.delivered += 1
-        tally.latencies_ms.append((now - message.sent_at) * 1000.0)
+        latency = (now - message.sent_at) * 1000.0
+        tally.latencies_ms.append(latency)
+        second = max(0, int((now - self.origin) // BUCKET_S))
+        while len(self.arrivals) <= second:
+            self.arrivals.append(array("f"))
+        self.arrivals[second].append(latency)
+        message.delivered += 1
+        if message.recipients is not None:
+            message.recipients.append((window.bot, latency))
         return "delivered"
 
     def _take(self, window: _Window, key: str, text: str) -> Message | None:
@@ -182,10 +212,13 @@ class Ledger:
             return
         tally = self.tallies[window.bot]
         horizon = now - self.in_flight
+        lost = sum(1 for sent_at in window.missed if sent_at <= horizon)
         for queue in window.pending.values():
             self.pending -= len(queue)
-            tally.lost += sum(1 for message in queue if message.sent_at <= horizon)
-        tally.lost += sum(1 for sent_at in window.missed if sent_at <= horizon)
+            lost += sum(1 for message in queue if message.sent_at <= horizon)
+        tally.lost += lost
+        if lost:
+            self.losses.append((now, window.bot, lost))
 
     def finish(self, now: float) -> None:
         """The run ends: every connection still registered departs now."""

@@ -14,6 +14,34 @@ import yaml
 
 from netlab.sim.errors import ScenarioError
 
+MAX_BOTS = 100_000
+"""Bots in one scenario, at the most, whatever the open-file limit."""
+FILES_SPARE = 64
+"""Open files the simulating process needs besides its bots' sockets."""
+
+
+def bot_limit() -> tuple[int, int | None]:
+    """How many bots this process can run: each holds a socket, an open file, within the
+    open-file limit (lifted to its hard limit here), less what the process needs besides.
+    Returns (bots, open-file limit); the limit is None where there is none to read."""
+    from netlab import aio
+
+    files = aio.raise_file_limit(MAX_BOTS + FILES_SPARE)
+    if files is None:
+        return MAX_BOTS, None
+    return max(0, min(MAX_BOTS, files - FILES_SPARE)), files
+
+
+def too_many(max_bots: int) -> str:
+    files = bot_limit()[1]
+    if files is not None and max_bots < MAX_BOTS:
+        return (
+            f"more than the open-file limit allows ({files:,} open files: at most "
+            f"{max_bots:,} bots; raise it with `ulimit -n`)"
+        )
+    return f"more than netlab simulate runs (at most {max_bots:,} bots)"
+
+
 SUFFIXES = (".yaml", ".yml")
 
 

@@ -63,6 +63,8 @@ class RunResult:
     cut_by_duration: bool = False
     engine: dict[str, float] = field(default_factory=dict)
     """What this process spent: ``cpu_s`` during the run, ``max_rss_mb`` at its end."""
+    timeline: dict[str, Any] = field(default_factory=dict)
+    """The run over time (``netlab.sim.timeline``): per second, events, losses, messages."""
 
     def bot(self, nick: str) -> BotResult:
         return next(bot for bot in self.bots if bot.nick == nick)

@@ -32,12 +32,6 @@ terminator, so two sends read by the server in one receive would merge into one 
 EXIT = "/exit"
 """netlab's leaving, as docs/scenarios.md says ``leave`` sends it."""
 
-# The operator commands' answers (docs/protocol.md, "Commands"). protocol.texts has no
-# function for them yet: these prefixes are their one home on the client side.
-LOGIN_DONE = "You are now an operator"
-LOGIN_FAILED = ("Wrong password", "This server has no operators")
-COMMAND_FAILED = ("No such user", "Permission denied", "Usage:")
-
 
 # -- sending --
 
@@ -54,7 +48,7 @@ async def say(bot: Bot, text: str) -> None:
     """Chat; under netlab a text starting with / is run as a command, so no copy is due."""
     await pace(bot)
     bot.write(bot.session.message(text, time.time()), text)
-    if bot.session.dialect is not Dialect.netlab or not text.startswith("/"):
+    if bot.session.dialect is not Dialect.netlab or p.parse_command(text) is None:
         bot.sim.ledger.send(bot.nick, text, bot.last_write)
 
 
@@ -87,7 +81,9 @@ async def join(bot: Bot, outcome: str = "connected") -> bool:
         return False
     if not joined:
         result.refused = bot.refusal
-        bot.sim.record(bot.sim.now(), bot.nick, "*", f"refused: {result.refused}")
+        now = bot.sim.now()
+        bot.sim.marks.add(now, bot.nick, "refused", result.refused)
+        bot.sim.record(now, bot.nick, "*", f"refused: {result.refused}")
         if outcome != "refused":
             bot.error(f"join: refused: {result.refused}")
             return False
@@ -105,15 +101,11 @@ async def join(bot: Bot, outcome: str = "connected") -> bool:
 
 
 async def login(bot: Bot, password: str) -> None:
-    said = await _answer(bot, f"/login {password}", (LOGIN_DONE, *LOGIN_FAILED))
+    said = await reply(bot, f"/login {password}", lambda line: p.login_result(line) is not None)
     if said is None:
         bot.error(f"login: no answer within {REPLY_TIMEOUT_S:g}s")
-    elif not said.startswith(LOGIN_DONE):
+    elif not p.login_result(said):
         bot.error(f"login: {said}")
-
-
-async def _answer(bot: Bot, text: str, prefixes: tuple[str, ...]) -> str | None:
-    return await reply(bot, text, lambda line: line.startswith(prefixes))
 
 
 async def kick(bot: Bot, nick: str, reason: str) -> None:
@@ -121,7 +113,7 @@ async def kick(bot: Bot, nick: str, reason: str) -> None:
     said = await reply(
         bot,
         f"/kick {nick} {reason}".rstrip(),
-        lambda line: line.casefold().startswith(done) or line.startswith(COMMAND_FAILED),
+        lambda line: line.casefold().startswith(done) or p.is_command_error(line),
     )
     if said is None:
         bot.error(f"kick {nick}: no answer within {REPLY_TIMEOUT_S:g}s")
@@ -145,7 +137,9 @@ async def leave(bot: Bot) -> None:
         return
     bot.phase = "leaving"
     bot.result.ended = "left"
-    bot.sim.depart(bot, bot.sim.now())
+    now = bot.sim.now()
+    bot.sim.depart(bot, now)
+    bot.sim.marks.add(now, bot.nick, "leave")
     session = bot.session
     goodbye = session.command(EXIT) if session.dialect is Dialect.netlab else session.leaving()
     try:
@@ -168,7 +162,9 @@ async def drop(bot: Bot) -> None:
     if link is None:
         return
     if bot.phase == "online":
-        bot.sim.depart(bot, bot.sim.now())
+        now = bot.sim.now()
+        bot.sim.depart(bot, now)
+        bot.sim.marks.add(now, bot.nick, "drop")
     bot.phase = "leaving"
     bot.result.ended = "dropped"
     link.reset()
@@ -195,6 +191,19 @@ class StepKind:
     """It waits for lines: a bot with such a step keeps what it receives."""
 
 
+async def fault(bot: Bot, action: str, *args: int) -> None:
+    """``kill-server``, ``stop-redis`` or ``start-redis`` on the embedded cluster
+    (``netlab.cluster.embedded``); processes start and stop off the event loop."""
+    cluster = bot.sim.cluster
+    if cluster is None:
+        bot.error(f"{action.replace('_', '-')}: needs the embedded cluster (server.servers)")
+        return
+    bot.sim.record(
+        bot.sim.now(), bot.nick, "!", action.replace("_", "-") + "".join(f" {a}" for a in args)
+    )
+    await asyncio.to_thread(getattr(cluster, action), *args)
+
+
 def _scaled(seconds: float, bot: Bot) -> float:
     return seconds / bot.sim.speed
 
@@ -212,6 +221,10 @@ STEPS: dict[str, StepKind] = {
     "leave": StepKind(lambda bot, step: leave(bot)),
     "drop": StepKind(lambda bot, step: drop(bot)),
     "reconnect": StepKind(lambda bot, step: reconnect(bot)),
+    # The faults of an embedded cluster: they act on it, connected or not.
+    "kill-server": StepKind(lambda bot, step: fault(bot, "kill_server", step.server), offline=True),
+    "stop-redis": StepKind(lambda bot, step: fault(bot, "stop_redis"), offline=True),
+    "start-redis": StepKind(lambda bot, step: fault(bot, "start_redis"), offline=True),
 }
 if set(STEPS) != set(ACTIONS):  # a step named in scenario.py but not here (or the other way)
     raise ImportError(f"netlab.sim.steps: STEPS {sorted(STEPS)} != scenario ACTIONS {ACTIONS}")
