@@ -2,37 +2,17 @@
 
 Every line bound for a client during one event-loop tick leaves in one ``write``, and a
 broadcast's bytes are joined once and shared by every receiver that got nothing else this
-tick (the fan-out's cost, measured in docs/performance.md: keep it so). Under sustained load
-the flushes are spaced out, so that each write carries more copies.
+tick (the fan-out's cost, measured in docs/performance.md: keep it so).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
 log = logging.getLogger("netlab.serve")
-
-FLUSH_SPACING = 0.016
-"""Seconds between two flushes once a busy spell has lasted ``SUSTAINED``: each write, and
-each loopback packet, then carries more copies. About half of the server's CPU per copy is
-per write (the syscall, TCP, the receiver's side of loopback, its wake-up), so this cut the
-CPU per copy under sustained load by about a fifth (docs/performance.md, "Where the CPU per
-copy goes"); a line waits at most this long more."""
-SUSTAINED = 0.3
-"""How long a busy spell lasts before its flushes are spaced out. A shorter burst is written
-tick by tick, as fast as it comes: spacing it out cost more latency at 20 x 200 messages than
-it saved."""
-HEAVY = 8192
-"""Broadcast bytes of one flush (some 130 chat lines) that start a busy spell; a spaced flush
-lighter than this ends it (the load has dropped). Joins, replies and a paced chat write less
-and are not held back."""
-QUIET = 0.1
-"""Nothing to write for this long (from the end of a flush to the next line) ends a busy
-spell."""
 
 
 class Writable(Protocol):
@@ -58,9 +38,6 @@ class Outbox:
         self._shared: list[bytes] = []
         self._own: dict[Writable, list[bytes]] = {}
         self._scheduled = False
-        self._last = float("-inf")
-        self._busy_since = float("inf")  # the start of this busy spell
-        self._idle_from = float("-inf")  # the end of the last flush (time.monotonic)
 
     def arrived(self, client: Writable) -> None:
         """A newcomer gets nothing said before it arrived."""
@@ -91,31 +68,18 @@ class Outbox:
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
-            if time.monotonic() - self._idle_from > QUIET:
-                self._busy_since = float("inf")
-            now = self.loop.time()
-            due = self._last + FLUSH_SPACING
-            if now - self._busy_since > SUSTAINED and due > now:
-                self.loop.call_at(due, self.flush)
-            else:
-                self.loop.call_soon(self.flush)
+            self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write this tick's output: one write per client, the shared bytes joined once."""
         # The fan-out's hot loop: kept inline (a call per receiver cost a fifth of the rate).
         self._scheduled = False
-        now = self.loop.time()
         shared, own = self._shared, self._own
         self._shared, self._own = [], {}
         slow = []
-        blob = b"".join(shared)
-        if len(blob) < HEAVY and now - self._busy_since > SUSTAINED:
-            self._busy_since = float("inf")  # a spaced flush, and light: the load has dropped
-        if len(blob) >= HEAVY and self._busy_since > now:
-            self._busy_since = now
-        self._last = now
         limit = self.limit
         if shared:
+            blob = b"".join(shared)
             for client in self.members():
                 if client in own:
                     continue
@@ -140,7 +104,6 @@ class Outbox:
                 limit,
             )
             client.overflowed()
-        self._idle_from = time.monotonic()
 
     def flush_now(self, client: Writable, member: bool) -> None:
         """Write what is pending for ``client`` now: its last words before it closes."""
