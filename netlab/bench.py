@@ -5,10 +5,10 @@ each, and counts the copies that reach the others. It has to keep up with millio
 second in one Python process, so nothing is decoded per message:
 
 * every message carries a fixed-format payload (``PAYLOAD_FORMAT``) of ``--size`` bytes,
-  starting with the marker ``@@``; a receiver counts copies with one ``bytes.count`` per
+  starting with the marker ``@@@@``; a receiver counts copies with one ``bytes.count`` per
   receive (C speed), whatever the server put around them (a netlab stamp and nick, ncat's
   ``<user#N>`` prefix, the handout server's unframed chunks);
-* a sender also counts its own marker (``@@<sender id>``), so a server that echoes a message to
+* a sender also counts its own marker (``@@@@<sender id>``), so a server that echoes a message to
   its sender is seen, and those copies are not counted as deliveries;
 * latency is sampled, not tracked per copy: a few *probe* receivers parse the send time out of
   the messages marked as timed (every message at default sizes, every k-th one when a run is

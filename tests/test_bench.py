@@ -6,6 +6,8 @@ hundred copies on 127.0.0.1, bounded by pytest's timeout.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import re
 import selectors
@@ -18,6 +20,8 @@ from collections.abc import Iterator
 
 import pytest
 from helpers import HANDOUT, NETLAB, free_port, wait_listening
+from hypothesis import given
+from hypothesis import strategies as st
 
 from netlab import bench as b
 
@@ -296,3 +300,61 @@ async def test_markers_cut_between_receives_are_counted_once(own_sender):
         else:
             assert (bench.delivered, bench.echoed) == (35, 0)
         assert len(bench.samples) == 35  # every timed copy read once by the probe
+
+
+def feed(pieces: list[bytes], sender_id: int | None, probe: bool) -> tuple[int, int, int]:
+    """(delivered, echoed, latency samples) of one counter fed ``pieces`` as its receives."""
+
+    async def run() -> tuple[int, int, int]:
+        bench = b.Bench(b.BenchConfig(), epoch_ns=0)
+        bench.expected = 10**9
+        client = b.BenchClient(bench, 0, "n", sender_id, probe)
+        for piece in pieces:
+            client.count(piece)
+        return bench.delivered, bench.echoed, len(bench.samples)
+
+    return asyncio.run(run())
+
+
+def cut_at(stream: bytes, points: list[int]) -> list[bytes]:
+    edges = sorted({0, len(stream), *(min(point, len(stream)) for point in points)})
+    return [stream[a:z] for a, z in itertools.pairwise(edges) if z > a]
+
+
+def test_every_cut_of_a_stream_counts_as_the_whole():
+    # Copies of three senders (one of them the counter's own) with the marker at every
+    # place a receive can end: before it, inside it, inside the sender and the send time.
+    stream = chat_copies(4) + chat_copies(3, sender=2) + chat_copies(2, sender=1)
+    for own_sender, truth in ((None, (9, 0, 9)), (2, (6, 3, 9))):
+        assert feed([stream], own_sender, probe=True) == truth
+        for cut in range(1, len(stream)):
+            assert feed([stream[:cut], stream[cut:]], own_sender, probe=True) == truth, cut
+        assert feed(cut_at(stream, list(range(len(stream)))), own_sender, True) == truth
+
+
+PIECES = [
+    chat_copies(1),
+    chat_copies(1, sender=7),
+    b"@",
+    b"@@",
+    b"@@@",
+    b"x",
+    b"^",
+    b"\n",
+    b"@@@@00007",  # the sender's marker, without a record after it
+]
+
+
+@given(
+    parts=st.lists(st.sampled_from(PIECES), max_size=25),
+    points=st.lists(st.integers(min_value=0, max_value=1500), max_size=12),
+    own_sender=st.sampled_from([None, 7]),
+)
+def test_any_cuts_count_what_the_stream_holds(parts, points, own_sender):
+    """Runs of ``@`` of any length, cut anywhere: as many markers as ``bytes.count`` finds in
+    the whole stream, a sender's own apart, and the same timed records read."""
+    stream = b"".join(parts)
+    own = stream.count(b.MARK + b"%05d" % own_sender) if own_sender is not None else 0
+    whole = feed([stream], own_sender, probe=True)
+    assert whole[:2] == (stream.count(b.MARK) - own, own)
+    assert feed(cut_at(stream, points), own_sender, probe=True) == whole

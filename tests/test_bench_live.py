@@ -249,6 +249,7 @@ def test_compare_prints_one_table_and_draws_it(tmp_path):
 @pytest.mark.parametrize("protocol", ["netlab", "handout"])
 async def test_messages_carry_the_payload_format_at_their_size(protocol):
     from netlab import bench as b
+    from netlab.loadgen.config import RECORD
 
     class Transport:
         def __init__(self) -> None:
@@ -267,8 +268,8 @@ async def test_messages_carry_the_payload_format_at_their_size(protocol):
         payload = text.rstrip("\n").rsplit(": ", 1)[-1] if protocol == "handout" else text[:-1]
         assert len(payload) == 40
         kind = b.TIMED if seq % 2 == 0 else "-"
-        sent_us = int(payload[16:27])
+        sent_us = int(payload[RECORD - 11 : RECORD])
         expected = b.PAYLOAD_FORMAT.format(sender=3, kind=kind, seq=seq, sent_us=sent_us)
-        assert payload[:27] == expected
+        assert payload[:RECORD] == expected
         if protocol == "handout":
             assert p.parse_server_line(text.rstrip("\n")).nick == "b1-3"  # type: ignore[union-attr]

@@ -14,6 +14,7 @@ import time
 from netlab import protocol as p
 from netlab.loadgen.config import (
     MARK,
+    PAYLOAD_FORMAT,
     RECORD,
     SYNC,
     TIMED,
@@ -24,7 +25,7 @@ from netlab.loadgen.config import (
 from netlab.protocol.client_session import Dialect
 
 PAYLOAD_BYTES = b"%s%c%07d%c%011d%s"
-"""``PAYLOAD_FORMAT`` as bytes: (``@@`` and the sender, kind, seq, kind, send time, the rest)."""
+"""``PAYLOAD_FORMAT`` as bytes: (the marker and sender, kind, seq, kind, send time, the rest)."""
 
 
 class Bench:
@@ -52,37 +53,50 @@ class Bench:
             self.complete.set_result(None)
 
 
+AT = MARK[:1]
+RUN = len(MARK)
+"""The marker is one byte repeated: a stream holds ``run // RUN`` markers per run of that byte,
+whatever the receives cut it into."""
+KIND_AT = PAYLOAD_FORMAT.format(sender=0, kind=TIMED, seq=0, sent_us=0).index(TIMED)
+"""Where a record's first ``^`` (or ``-``) is, after the marker and the sender."""
+SLOW_DOWN_FIRST = p.slow_down(1).encode()[:1]
+"""The first byte of netlab serve's rate-limit warning: a receive without it (a ``memchr``)
+needs no search for the whole text."""
+
+
+def run_length(data: bytes, first: bool) -> int:
+    """How many AT bytes ``data`` starts (``first``) or ends with; a copy of the whole
+    receive only when a whole marker is there, never for a marker cut by the receive."""
+    if first:
+        piece = data if data.startswith(MARK) else data[:RUN]
+        return len(piece) - len(piece.lstrip(AT))
+    piece = data if data.endswith(MARK) else data[-RUN:]
+    return len(piece) - len(piece.rstrip(AT))
+
+
 class MarkerCounter:
     """Counts the copies in one connection's raw stream by their markers, exactly: a marker
     cut between two receives once, a sender's own copies (an echo) apart; as a probe, reads
-    the send times of timed copies."""
+    the send times of timed copies.
+
+    Per receive: one ``bytes.count`` of the marker over the whole receive, as a plain counter
+    would; what else there is, is per receive and small (a byte compare for a cut marker; a
+    sender's count of its own marker; a probe's ``memchr`` for timed records), never a copy
+    of the receive (docs/performance.md)."""
 
     def __init__(self, bench: Bench, sender_id: int | None, probe: bool) -> None:
         self.bench = bench
-        self.own = (b"@@%05d" % sender_id) if sender_id is not None else b""
+        self.own = (MARK + b"%05d" % sender_id) if sender_id is not None else b""
         self.probe = probe
+        self.run = 0  # the length (mod RUN) of the run of AT that ended the previous receive
         self.tail = b""  # a sender's: the last bytes of the previous receive
-        self.at_end = False
-        self.carry = b""  # a probe's unparsed end of the previous receive
+        self.carry = b""  # a probe's: the last RECORD - 1 bytes of the previous receive
 
     def count(self, data: bytes) -> None:
-        # A marker cut between two receives is counted once, in the receive that completes
-        # it: ``at_end`` says the previous one ended with its first byte (and ``tail`` keeps
-        # the last bytes of a sender's own marker).
         copies = data.count(MARK)
-        if self.at_end and data[:1] == b"@":
-            copies += 1
-        self.at_end = data[-1:] == b"@"
-        own = 0
-        if self.own:
-            tail = self.tail
-            keep = len(self.own) - 1
-            own = data.count(self.own)
-            if tail:
-                own += (tail + data[:keep]).count(self.own)
-            self.tail = data[-keep:] if len(data) >= keep else (tail + data)[-keep:]
-            if not self.bench.rate_limited and p.is_slow_down(data):
-                self.bench.rate_limited = True
+        if self.run or data[-1:] == AT:
+            copies += self.cut(data)
+        own = self.count_own(data) if self.own else 0
         if copies or own or self.probe:
             now = time.perf_counter()
             if own:
@@ -92,26 +106,63 @@ class MarkerCounter:
             if self.probe:
                 self.sample(data, now)
 
+    def cut(self, data: bytes) -> int:
+        """The marker completed by this receive across the cut (0 or 1), and the run of AT it
+        leaves open: ``data.count`` saw this receive's first run alone, the stream sees it
+        joined to the previous receive's last (rare: a receive seldom ends in a marker)."""
+        extra = 0
+        if self.run and data[:1] == AT:
+            extra = (self.run + run_length(data, first=True) % RUN) // RUN
+        if data[-1:] == AT:
+            trail = run_length(data, first=False)
+            self.run = (self.run + trail if trail == len(data) else trail) % RUN
+        else:
+            self.run = 0
+        return extra
+
+    def count_own(self, data: bytes) -> int:
+        """A sender's own copies in this receive (an echoing server), and the rate limit."""
+        own = data.count(self.own)
+        keep = len(self.own) - 1
+        tail = self.tail
+        if AT in tail:  # the previous receive may have ended inside an own marker
+            own += (tail + data[:keep]).count(self.own)
+        self.tail = data[-keep:] if len(data) >= keep else (tail + data)[-keep:]
+        if not self.bench.rate_limited and SLOW_DOWN_FIRST in data and p.is_slow_down(data):
+            self.bench.rate_limited = True
+        return own
+
     def sample(self, data: bytes, now: float) -> None:
-        buffer = self.carry + data if self.carry else data
+        """The send times of the timed records this receive completes, found by ``memchr``
+        for their ``^``; a record cut by the receive is read from the small carry."""
         now_us = (int(now * 1e9) - self.bench.epoch_ns) // 1000
+        carry = self.carry
+        if carry:
+            # The records that began in the carry and end in this receive, and only those.
+            self.parse(carry + data[: RECORD - 1], now_us, len(carry))
+        self.parse(data, now_us, 0)
+        keep = RECORD - 1
+        self.carry = data[-keep:] if len(data) >= keep else (carry + data)[-keep:]
+
+    def parse(self, buffer: bytes, now_us: int, seen: int) -> None:
+        """Read the send time of every timed record inside ``buffer`` that ends after
+        ``seen`` (the records ending sooner were read with the previous receive)."""
         samples = self.bench.samples
-        safe = max(0, len(buffer) - (RECORD - 1))
         find = buffer.find
-        at = find(b"^")
+        size = len(buffer)
+        at = find(b"^", max(0, seen - RECORD + 1) + KIND_AT)
         while at >= 0:
-            start = at - 7
+            start = at - KIND_AT
             end = start + RECORD
-            if start >= 0 and buffer[start : start + 2] == MARK:
-                if end > len(buffer):
-                    safe = min(safe, start)
-                    break
-                samples.append(now_us - int(buffer[end - 11 : end]))
-                safe = max(safe, end)
+            if end > size:
+                break  # cut: read with the next receive, from the carry
+            sent = buffer[end - 11 : end]
+            # A record, not a ``^`` in other text: the marker before it, digits after it.
+            if end > seen and buffer.startswith(MARK, start) and sent.isdigit():
+                samples.append(now_us - int(sent))
                 at = find(b"^", end)
             else:
                 at = find(b"^", at + 1)
-        self.carry = buffer[safe:]
 
 
 class BenchClient(MarkerCounter, asyncio.Protocol):
@@ -235,7 +286,7 @@ class BenchClient(MarkerCounter, asyncio.Protocol):
         config = self.bench.config
         epoch_ns = self.bench.epoch_ns
         pad = b"." * (config.size - RECORD)
-        head = b"@@%05d" % self.sender_id
+        head = MARK + b"%05d" % self.sender_id
         framing = self.framing()
         # The payload as PAYLOAD_FORMAT writes it, built as bytes: a str.format and an encode
         # per message cost the bench a fifth of its CPU per copy (docs/performance.md).
