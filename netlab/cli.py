@@ -347,7 +347,7 @@ def bench(
     rate: float = typer.Option(
         0.0, min=0, help="Messages per second per sender; 0: as fast as possible."
     ),
-    size: int = typer.Option(32, help="Payload bytes per message (27 to 3000)."),
+    size: int = typer.Option(32, help="Payload bytes per message (29 to 3000)."),
     join_timeout: float = typer.Option(
         10.0,
         metavar="SECONDS",
