@@ -12,7 +12,6 @@ import contextlib
 import os
 import selectors
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from netlab import aio, embedded, tables
+from netlab import aio, embedded, net, tables
 from netlab.loadgen.config import BenchConfig, BenchError, BenchResult
 from netlab.loadgen.output import document as run_document
 from netlab.loadgen.output import write_html
@@ -56,12 +55,6 @@ def handout_server() -> Path:
         if root and (Path(root) / "server.py").is_file():
             return Path(root) / "server.py"
     raise BenchError("--compare handout: no server.py found; set NETLAB_HANDOUT to its folder")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_line(proc: subprocess.Popen, wanted: bytes) -> None:
@@ -102,7 +95,7 @@ def started(kind: str, clients: int) -> Iterator[tuple[str, int, int]]:
         with embedded.running(own_server_options(clients)) as server:
             yield server.host, server.port, server.pid
         return
-    port = free_port()
+    port = net.free_port()
     if kind == "ncat":
         command = ["ncat", "-l", "127.0.0.1", str(port), "--chat", "--max-conns", str(clients + 64)]
     else:
