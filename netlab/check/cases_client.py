@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from netlab import protocol as p
 from netlab.check import process, wire
 from netlab.check.ctx import is_stamped, token
-from netlab.check.model import Failed, Outcome, Verdict
+from netlab.check.model import AUTO, Failed, Outcome, Verdict
 
 ACCEPT_WAIT = 8.0  # an interpreter starting on a loaded machine
 REPLY_WAIT = 3.0
@@ -88,7 +88,7 @@ class ClientCtx:
         self.step("NICK and the nickname")
         conn.send(p.PROMPT)
         self.wait(lambda: NICK.encode() in conn.received or conn.eof, REPLY_WAIT)
-        if self.protocol == "auto":  # the client's answer tells: a newline is a line client
+        if self.protocol == AUTO:  # the client's answer tells: a newline is a line client
             self.wait(lambda: b"\n" in conn.received, 0.3)
             self.protocol = conn.protocol = "netlab" if b"\n" in conn.received else "handout"
         if self.protocol == "handout":
