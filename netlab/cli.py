@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 import typer.core
@@ -180,7 +180,14 @@ def _one_of(*names: str):  # type: ignore[no-untyped-def]
 
 
 _DIALECTS = tuple(d.value for d in Dialect)
-_DIALECT_METAVAR = "|".join(_DIALECTS)
+
+
+def _protocol_option(default: str | None, help: str, **kwargs: Any) -> Any:
+    """``--protocol``: one of the dialects, checked in plain words; ``help`` says what each
+    means to the command."""
+    return typer.Option(
+        default, metavar="|".join(_DIALECTS), callback=_one_of(*_DIALECTS), help=help, **kwargs
+    )
 
 
 @app.command(cls=_Command)
@@ -192,11 +199,9 @@ def chat(
         help="Your nickname (1-32 letters, digits, _ or -). Asked for when not given;"
         " in piped mode the first input line is taken.",
     ),
-    protocol: str = typer.Option(
+    protocol: str = _protocol_option(
         Dialect.netlab.value,
-        metavar=_DIALECT_METAVAR,
-        callback=_one_of(*_DIALECTS),
-        help="netlab: line protocol with server commands; handout: talk to the handout's"
+        "netlab: line protocol with server commands; handout: talk to the handout's"
         " server as its client.py does; lines: a plain line relay (ncat --chat).",
     ),
     debug: bool = typer.Option(
@@ -234,11 +239,9 @@ def simulate(
         " netlab serve).",
         show_default=False,
     ),
-    protocol: Optional[str] = typer.Option(  # noqa: UP045
+    protocol: Optional[str] = _protocol_option(  # noqa: UP045
         None,
-        metavar=_DIALECT_METAVAR,
-        callback=_one_of(*_DIALECTS),
-        help="How the bots speak: netlab, handout (the handout's client) or lines (a plain line"
+        "How the bots speak: netlab, handout (the handout's client) or lines (a plain line"
         " chat such as ncat --chat). Default: the scenario's, else netlab.",
         show_default=False,
     ),
@@ -334,11 +337,9 @@ def bench(
         help="Without --target: start a cluster of this many servers on a redis-server of its"
         " own, the clients spread over them (docs/cluster.md).",
     ),
-    protocol: str = typer.Option(
+    protocol: str = _protocol_option(
         Dialect.netlab.value,
-        metavar=_DIALECT_METAVAR,
-        callback=_one_of(*_DIALECTS),
-        help="netlab: NICK handshake with a line; handout: bare nickname, as the handout's"
+        "netlab: NICK handshake with a line; handout: bare nickname, as the handout's"
         " client; lines: any line relay with no handshake (ncat --chat).",
     ),
     clients: int = typer.Option(200, min=2, help="Connections to join, senders included."),
