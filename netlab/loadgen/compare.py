@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import selectors
 import shutil
 import statistics
 import subprocess
@@ -60,16 +59,8 @@ def handout_server() -> Path:
 def _wait_for_line(proc: subprocess.Popen, wanted: bytes) -> None:
     """Until the child prints a line holding ``wanted`` (a connect probe would count as a
     client for the handout's server, which then waits for its nickname)."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while selector.select(max(0.0, deadline - time.monotonic())):
-            line = proc.stdout.readline()
-            if wanted in line:
-                return
-            if not line:
-                break
+    if embedded.read_until(proc, lambda line: True if wanted in line else None, START_TIMEOUT):
+        return
     raise BenchError(f"{proc.args[0]} did not start within {START_TIMEOUT:g} s")
 
 
