@@ -97,6 +97,12 @@ class ClientCtx:
             conn.send(p.encode_line(p.welcome_line(1, [])))
         return conn
 
+    def start_program(self) -> tuple[wire.Peer, process.Program]:
+        """``start``, with the program it launched (for the cases that watch the process)."""
+        conn = self.start()
+        assert self.program is not None
+        return conn, self.program
+
     def type(self, line: str) -> None:
         assert self.program is not None and self.program.proc.stdin is not None
         self.log.add("stdin", "type", line)
@@ -234,9 +240,7 @@ def client_merged(ctx: ClientCtx) -> Verdict:
 
 
 def client_exit_command(ctx: ClientCtx) -> Verdict:
-    conn = ctx.start()
-    program = ctx.program
-    assert program is not None
+    conn, program = ctx.start_program()
     began = time.monotonic()
     mark = len(conn.received)
     leaving = p.handout_leaving(NICK).encode() if ctx.protocol == "handout" else None
@@ -263,9 +267,7 @@ def client_exit_command(ctx: ClientCtx) -> Verdict:
 
 
 def client_server_loss(ctx: ClientCtx) -> Verdict:
-    conn = ctx.start()
-    program = ctx.program
-    assert program is not None
+    conn, program = ctx.start_program()
     ctx.step("the server closes the connection")
     conn.close()
     began, cpu0 = time.monotonic(), program.cpu_seconds()
