@@ -102,6 +102,22 @@ def read_until(
     return None
 
 
+def poll_until(
+    condition: Callable[[], bool], timeout: float, alive: Callable[[], bool] = lambda: True
+) -> bool:
+    """Ask ``condition()`` every 20 ms until it holds (True), ``timeout`` seconds pass or
+    ``alive()`` turns false (False): for what there is nothing to wait on, such as a child's
+    listening socket in the kernel's table."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if not alive():
+            return False
+        time.sleep(0.02)
+    return False
+
+
 def start(
     options: Sequence[str] | ServerConfig = (),
     host: str = "127.0.0.1",

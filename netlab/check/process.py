@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-from netlab import net
+from netlab import embedded, net
 from netlab.procstat import ProcessWatch, listening_pid
 from netlab.sockets.config import Conn, SocketsConfig
 from netlab.sockets.kernel import read_table
@@ -164,19 +164,16 @@ def start_server(
     """Start the server command on a free port; return once that port listens."""
     port = net.free_port(host)
     program = Program(substitute(args, host=host, port=str(port), file=file))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server_side(port, "LISTEN"):
-            program.watch_listener(host, port)
-            return program, port
-        if not program.alive():
-            why = (
-                f"{' '.join(program.argv)} exited with status {program.status} before listening"
-                f" on {host}:{port}; its last stderr lines: {program.stderr.last()}"
-            )
-            program.stop()
-            raise StartError(why)
-        time.sleep(0.02)  # polling the kernel's socket table: there is nothing to wait on
+    if embedded.poll_until(lambda: server_side(port, "LISTEN") > 0, timeout, program.alive):
+        program.watch_listener(host, port)
+        return program, port
+    if not program.alive():
+        why = (
+            f"{' '.join(program.argv)} exited with status {program.status} before listening"
+            f" on {host}:{port}; its last stderr lines: {program.stderr.last()}"
+        )
+        program.stop()
+        raise StartError(why)
     program.stop()
     raise StartError(
         f"{' '.join(program.argv)} did not listen on {host}:{port} within {timeout:g} s"

@@ -14,7 +14,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -69,13 +68,15 @@ def _wait_listening(port: int, proc: subprocess.Popen) -> None:
     closes at once can make ncat quit (it reads the close as a reset)."""
     import psutil
 
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline and proc.poll() is None:
+    def listens() -> bool:
         with contextlib.suppress(psutil.Error):
             for conn in psutil.Process(proc.pid).net_connections(kind="tcp"):
                 if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port:
-                    return
-        time.sleep(0.02)
+                    return True
+        return False
+
+    if embedded.poll_until(listens, START_TIMEOUT, alive=lambda: proc.poll() is None):
+        return
     raise BenchError(f"{proc.args[0]} did not listen on port {port} within {START_TIMEOUT:g} s")
 
 
