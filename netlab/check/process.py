@@ -167,14 +167,13 @@ def start_server(
     if embedded.poll_until(lambda: server_side(port, "LISTEN") > 0, timeout, program.alive):
         program.watch_listener(host, port)
         return program, port
+    command, where = " ".join(program.argv), net.format_address(host, port)
     if not program.alive():
         why = (
-            f"{' '.join(program.argv)} exited with status {program.status} before listening"
-            f" on {host}:{port}; its last stderr lines: {program.stderr.last()}"
+            f"{command} exited with status {program.status} before listening on {where};"
+            f" its last stderr lines: {program.stderr.last()}"
         )
         program.stop()
         raise StartError(why)
     program.stop()
-    raise StartError(
-        f"{' '.join(program.argv)} did not listen on {host}:{port} within {timeout:g} s"
-    )
+    raise StartError(f"{command} did not listen on {where} within {timeout:g} s")
