@@ -11,14 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from netlab import aio, embedded, net, tables
+from netlab import aio, embedded, net, stats, tables
 from netlab.loadgen.config import BenchConfig, BenchError, BenchResult
 from netlab.loadgen.output import document as run_document
 from netlab.loadgen.output import write_html
@@ -159,7 +158,7 @@ def _median(values: list[float | None], unit: float = 1.0) -> tuple[float | None
     known = [v / unit for v in values if v is not None]
     if not known:
         return None, "-"
-    middle = statistics.median(known)
+    middle = stats.median(known)
     if len(known) == 1:
         return middle * unit, _num(middle)
     return middle * unit, f"{_num(middle)} ({_num(min(known))}-{_num(max(known))})"
