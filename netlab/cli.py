@@ -164,6 +164,11 @@ def serve(
     raise typer.Exit(run(config))
 
 
+def _html_option(help: str, **kwargs: Any) -> Any:
+    """``--html FILE``: where a command also writes its one self-contained HTML report."""
+    return typer.Option(None, "--html", dir_okay=False, help=help, show_default=False, **kwargs)
+
+
 # ---- netlab chat ---------------------------------------------------------------------------
 
 
@@ -262,13 +267,9 @@ def simulate(
         help="Write every line every bot sent and received, timestamped, to this file.",
         show_default=False,
     ),
-    html: Optional[Path] = typer.Option(  # noqa: UP045
-        None,
-        "--html",
-        dir_okay=False,
+    html: Optional[Path] = _html_option(  # noqa: UP045
+        "Write one self-contained HTML report (a section per scenario of a directory).",
         metavar="FILE",
-        help="Write one self-contained HTML report (a section per scenario of a directory).",
-        show_default=False,
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print only the verdict."),
     list_: bool = typer.Option(
@@ -361,12 +362,8 @@ def bench(
         " port, round after round, and print one table (ratios to the first).",
     ),
     rounds: int = typer.Option(5, min=1, help="With --compare: rounds per server."),
-    html: Optional[Path] = typer.Option(  # noqa: UP045
-        None,
-        metavar="FILE",
-        dir_okay=False,
-        help="Also draw the result (or the comparison) as one HTML file.",
-        show_default=False,
+    html: Optional[Path] = _html_option(  # noqa: UP045
+        "Also draw the result (or the comparison) as one HTML file.", metavar="FILE"
     ),
     output_format: str = typer.Option(
         "table",
@@ -435,9 +432,7 @@ def check(
         help="How an operator kicks on that server, e.g. '/login secret;/kick {nick}'.",
     ),
     limit_probe: int = typer.Option(64, help="Connect at most this many to find the limit."),
-    html: Optional[Path] = typer.Option(  # noqa: UP045
-        None, dir_okay=False, help="Also write the report as one HTML file.", show_default=False
-    ),
+    html: Optional[Path] = _html_option("Also write the report as one HTML file."),  # noqa: UP045
 ) -> None:
     """Grade a chat server (or client) on named cases: the lab's classic bugs, explained.
 
