@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from netlab import aio, embedded, net, stats, tables
+from netlab import aio, embedded, net, procstat, stats, tables
 from netlab.loadgen.config import BenchConfig, BenchError, BenchResult
 from netlab.loadgen.output import document as run_document
 from netlab.loadgen.output import write_html
@@ -65,16 +65,8 @@ def _wait_for_line(proc: subprocess.Popen, wanted: bytes) -> None:
 def _wait_listening(port: int, proc: subprocess.Popen) -> None:
     """Until the child listens on ``port``, seen in its socket list: a connect probe that
     closes at once can make ncat quit (it reads the close as a reset)."""
-    import psutil
-
-    def listens() -> bool:
-        with contextlib.suppress(psutil.Error):
-            for conn in psutil.Process(proc.pid).net_connections(kind="tcp"):
-                if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port:
-                    return True
-        return False
-
-    if embedded.poll_until(listens, START_TIMEOUT, alive=lambda: proc.poll() is None):
+    watch = procstat.ProcessWatch(proc.pid)
+    if embedded.poll_until(lambda: watch.listens(port), START_TIMEOUT, lambda: proc.poll() is None):
         return
     raise BenchError(f"{proc.args[0]} did not listen on port {port} within {START_TIMEOUT:g} s")
 
