@@ -15,6 +15,7 @@ import typer.core
 
 from netlab import __version__
 from netlab.protocol.client_session import Dialect
+from netlab.serve.config import LOG_FORMATS, LOG_LEVELS
 
 
 class _NoBoolHelp:
@@ -70,16 +71,9 @@ def _main(
 # Each command keeps one shape: options -> one config object -> one call into its module.
 
 
-class LogLevel(str, Enum):
-    debug = "debug"
-    info = "info"
-    warning = "warning"
-    error = "error"
-
-
-class LogFormat(str, Enum):
-    text = "text"
-    json = "json"
+# Typer offers an Enum's values as the choices; the names themselves live in serve.config.
+LogLevel = Enum("LogLevel", {name: name for name in LOG_LEVELS}, type=str)
+LogFormat = Enum("LogFormat", {name: name for name in LOG_FORMATS}, type=str)
 
 
 @app.command(cls=_Command)

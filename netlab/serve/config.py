@@ -15,6 +15,11 @@ RATE_LIMIT_MAX = 1e9
 """The highest ``--rate-limit``: a billion a second is no limit, and its burst stays finite."""
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+"""``--log-level``'s choices, least important first (the CLI and scenarios offer these)."""
+LOG_FORMATS = ("text", "json")
+
+
 class ConfigError(ValueError):
     """An option's value cannot be served; the message is one line naming the option."""
 
