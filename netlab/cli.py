@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 import typer.core
 
 from netlab import __version__
 from netlab.protocol.client_session import Dialect
+from netlab.serve.config import LOG_FORMATS, LOG_LEVELS
 
 
 class _NoBoolHelp:
@@ -70,16 +71,9 @@ def _main(
 # Each command keeps one shape: options -> one config object -> one call into its module.
 
 
-class LogLevel(str, Enum):
-    debug = "debug"
-    info = "info"
-    warning = "warning"
-    error = "error"
-
-
-class LogFormat(str, Enum):
-    text = "text"
-    json = "json"
+# Typer offers an Enum's values as the choices; the names themselves live in serve.config.
+LogLevel = Enum("LogLevel", {name: name for name in LOG_LEVELS}, type=str)
+LogFormat = Enum("LogFormat", {name: name for name in LOG_FORMATS}, type=str)
 
 
 @app.command(cls=_Command)
@@ -164,6 +158,11 @@ def serve(
     raise typer.Exit(run(config))
 
 
+def _html_option(help: str, **kwargs: Any) -> Any:
+    """``--html FILE``: where a command also writes its one self-contained HTML report."""
+    return typer.Option(None, "--html", dir_okay=False, help=help, show_default=False, **kwargs)
+
+
 # ---- netlab chat ---------------------------------------------------------------------------
 
 
@@ -180,7 +179,14 @@ def _one_of(*names: str):  # type: ignore[no-untyped-def]
 
 
 _DIALECTS = tuple(d.value for d in Dialect)
-_DIALECT_METAVAR = "|".join(_DIALECTS)
+
+
+def _protocol_option(default: str | None, help: str, **kwargs: Any) -> Any:
+    """``--protocol``: one of the dialects, checked in plain words; ``help`` says what each
+    means to the command."""
+    return typer.Option(
+        default, metavar="|".join(_DIALECTS), callback=_one_of(*_DIALECTS), help=help, **kwargs
+    )
 
 
 @app.command(cls=_Command)
@@ -192,11 +198,9 @@ def chat(
         help="Your nickname (1-32 letters, digits, _ or -). Asked for when not given;"
         " in piped mode the first input line is taken.",
     ),
-    protocol: str = typer.Option(
+    protocol: str = _protocol_option(
         Dialect.netlab.value,
-        metavar=_DIALECT_METAVAR,
-        callback=_one_of(*_DIALECTS),
-        help="netlab: line protocol with server commands; handout: talk to the handout's"
+        "netlab: line protocol with server commands; handout: talk to the handout's"
         " server as its client.py does; lines: a plain line relay (ncat --chat).",
     ),
     debug: bool = typer.Option(
@@ -234,11 +238,9 @@ def simulate(
         " netlab serve).",
         show_default=False,
     ),
-    protocol: Optional[str] = typer.Option(  # noqa: UP045
+    protocol: Optional[str] = _protocol_option(  # noqa: UP045
         None,
-        metavar=_DIALECT_METAVAR,
-        callback=_one_of(*_DIALECTS),
-        help="How the bots speak: netlab, handout (the handout's client) or lines (a plain line"
+        "How the bots speak: netlab, handout (the handout's client) or lines (a plain line"
         " chat such as ncat --chat). Default: the scenario's, else netlab.",
         show_default=False,
     ),
@@ -259,13 +261,9 @@ def simulate(
         help="Write every line every bot sent and received, timestamped, to this file.",
         show_default=False,
     ),
-    html: Optional[Path] = typer.Option(  # noqa: UP045
-        None,
-        "--html",
-        dir_okay=False,
+    html: Optional[Path] = _html_option(  # noqa: UP045
+        "Write one self-contained HTML report (a section per scenario of a directory).",
         metavar="FILE",
-        help="Write one self-contained HTML report (a section per scenario of a directory).",
-        show_default=False,
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print only the verdict."),
     list_: bool = typer.Option(
@@ -334,11 +332,9 @@ def bench(
         help="Without --target: start a cluster of this many servers on a redis-server of its"
         " own, the clients spread over them (docs/cluster.md).",
     ),
-    protocol: str = typer.Option(
+    protocol: str = _protocol_option(
         Dialect.netlab.value,
-        metavar=_DIALECT_METAVAR,
-        callback=_one_of(*_DIALECTS),
-        help="netlab: NICK handshake with a line; handout: bare nickname, as the handout's"
+        "netlab: NICK handshake with a line; handout: bare nickname, as the handout's"
         " client; lines: any line relay with no handshake (ncat --chat).",
     ),
     clients: int = typer.Option(200, min=2, help="Connections to join, senders included."),
@@ -360,12 +356,8 @@ def bench(
         " port, round after round, and print one table (ratios to the first).",
     ),
     rounds: int = typer.Option(5, min=1, help="With --compare: rounds per server."),
-    html: Optional[Path] = typer.Option(  # noqa: UP045
-        None,
-        metavar="FILE",
-        dir_okay=False,
-        help="Also draw the result (or the comparison) as one HTML file.",
-        show_default=False,
+    html: Optional[Path] = _html_option(  # noqa: UP045
+        "Also draw the result (or the comparison) as one HTML file.", metavar="FILE"
     ),
     output_format: str = typer.Option(
         "table",
@@ -434,9 +426,7 @@ def check(
         help="How an operator kicks on that server, e.g. '/login secret;/kick {nick}'.",
     ),
     limit_probe: int = typer.Option(64, help="Connect at most this many to find the limit."),
-    html: Optional[Path] = typer.Option(  # noqa: UP045
-        None, dir_okay=False, help="Also write the report as one HTML file.", show_default=False
-    ),
+    html: Optional[Path] = _html_option("Also write the report as one HTML file."),  # noqa: UP045
 ) -> None:
     """Grade a chat server (or client) on named cases: the lab's classic bugs, explained.
 

@@ -16,15 +16,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from netlab.serve.config import ServerConfig
 
 # server.BANNER with the address taken apart; IPv6 comes in brackets.
 _BANNER = re.compile(r"^netlab serve listening on \[?([^\]\s]+?)\]?:(\d+)\s*$")
+
+
+T = TypeVar("T")
 
 
 class ServerStartError(Exception):
@@ -81,6 +84,40 @@ def child_options(config: ServerConfig) -> list[str]:
     return replace(config, host=ServerConfig.host, port=ServerConfig.port, console=None).arguments()
 
 
+def read_until(
+    proc: subprocess.Popen[bytes], match: Callable[[bytes], T | None], timeout: float
+) -> T | None:
+    """Read the child's standard output a line at a time until ``match(line)`` gives something
+    (returned); None at its end or after ``timeout`` seconds."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while selector.select(max(0.0, deadline - time.monotonic())):
+            line = proc.stdout.readline()
+            if (found := match(line)) is not None:
+                return found
+            if not line:
+                break
+    return None
+
+
+def poll_until(
+    condition: Callable[[], bool], timeout: float, alive: Callable[[], bool] = lambda: True
+) -> bool:
+    """Ask ``condition()`` every 20 ms until it holds (True), ``timeout`` seconds pass or
+    ``alive()`` turns false (False): for what there is nothing to wait on, such as a child's
+    listening socket in the kernel's table."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if not alive():
+            return False
+        time.sleep(0.02)
+    return False
+
+
 def start(
     options: Sequence[str] | ServerConfig = (),
     host: str = "127.0.0.1",
@@ -102,16 +139,8 @@ def start(
         stderr=log,
         env=env,
     )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while selector.select(max(0.0, deadline - time.monotonic())):
-            line = proc.stdout.readline().decode(errors="replace")
-            if m := _BANNER.search(line):
-                return ServerProcess(proc, m.group(1), int(m.group(2)), log)
-            if not line:
-                break
+    if m := read_until(proc, lambda line: _BANNER.search(line.decode(errors="replace")), timeout):
+        return ServerProcess(proc, m.group(1), int(m.group(2)), log)
     server = ServerProcess(proc, host, 0, log)
     server.stop()
     said = server.log().strip() or f"nothing said within {timeout:g} s"

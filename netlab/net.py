@@ -54,6 +54,20 @@ def peer_of(sock: Any) -> str:
     return "-"
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on ``host`` right now (the kernel's pick), for a child told where to listen."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def reset_on_close(sock: socket.socket) -> None:
+    """Make every close of ``sock`` a reset (SO_LINGER 0), set now: even a close by the kernel
+    when the process dies of a signal sends RST."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+
+
 def reset(conn: Any) -> None:
     """Close with a RST instead of a FIN (SO_LINGER 0): no TIME_WAIT is left behind, and the
     peer sees ``ECONNRESET``, as when a process dies or a cable is cut.
@@ -63,7 +77,7 @@ def reset(conn: Any) -> None:
     sock = conn if isinstance(conn, socket.socket) else conn.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            reset_on_close(sock)
     if isinstance(conn, socket.socket):
         conn.close()
     else:

@@ -52,11 +52,11 @@ class ProcessWatch:
                 self.process = psutil.Process(pid)
                 self.name = f"{describe(self.process)} (pid {pid})"
 
-    def _read(self, how: str) -> Any:
+    def _read(self, how: str, **kwargs: Any) -> Any:
         if self.process is None:
             return None
         try:
-            return getattr(self.process, how)()
+            return getattr(self.process, how)(**kwargs)
         except (self._error, OSError):
             self.process = None
             return None
@@ -80,6 +80,13 @@ class ProcessWatch:
 
     def alive(self) -> bool:
         return bool(self._read("is_running"))
+
+    def listens(self, port: int) -> bool:
+        """Whether the process has a TCP socket listening on ``port`` (False once it is gone)."""
+        import psutil
+
+        conns = self._read("net_connections", kind="tcp") or []
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in conns)
 
 
 def listening_pid(host: str, port: int) -> int | None:

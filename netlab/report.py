@@ -99,11 +99,15 @@ BOT_COLUMNS = {
     "delivered": "Delivered",
     "lost": "Lost",
     "p50": "p50 ms",
+    "p95": "p95 ms",
     "p99": "p99 ms",
     "max": "max ms",
     "errors": "Errors",
     "outcome": "Outcome",
 }
+"""A bot's columns, as the HTML report shows them."""
+TERMINAL_COLUMNS = {key: title for key, title in BOT_COLUMNS.items() if key != "p95"}
+"""The terminal summary's narrower table: no p95."""
 
 
 def bot_rows(result: RunResult) -> list[dict[str, Any]]:
@@ -211,7 +215,7 @@ def summary(
     blocks.append(("bold", head))
     rows = bot_rows(result)
     rows.append(totals_row(result))
-    table = tables.render(rows, BOT_COLUMNS)
+    table = tables.render(rows, TERMINAL_COLUMNS)
     lines = table.split("\n")
     # A rule above the totals row, as under a column of figures.
     lines.insert(len(lines) - 1, lines[1])

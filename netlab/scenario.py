@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from netlab.protocol import Dialect, nick_key
-from netlab.serve.config import RATE_LIMIT_MAX, ConfigError, ServerConfig
+from netlab.serve.config import LOG_LEVELS, RATE_LIMIT_MAX, ConfigError, ServerConfig
 from netlab.sim import errors, loading
 from netlab.sim.errors import TAG as _TAG
 from netlab.sim.errors import ScenarioError
@@ -245,7 +245,7 @@ class ServeOptions(Strict):
     handshake_timeout: Seconds | None = None
     max_line_bytes: int | None = Field(None, ge=64, le=1 << 24)
     rate_limit: float | None = Field(None, ge=0, le=RATE_LIMIT_MAX)
-    log_level: Literal["debug", "info", "warning", "error"] | None = None
+    log_level: Literal[LOG_LEVELS] | None = None  # Literal of a tuple: each its own choice
     node_timeout: Seconds | None = Field(None, ge=0.5)
     """For ``servers`` above 1: how soon the others announce a dead server's users as left."""
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from netlab import embedded, net
+from netlab import bounds, embedded, net
 from netlab.bots import RunResult, Simulation, Unreachable
 from netlab.scenario import Group, Scenario, script_clock
 from netlab.serve.config import RATE_LIMIT_MAX, ServerConfig
@@ -126,7 +126,7 @@ def simulate(config: SimulateConfig) -> int:
             " (netlab simulate --list shows them)"
         )
         return EXIT_INVALID
-    if not 0 < config.speed < math.inf:  # also refuses nan
+    if not bounds.positive(config.speed):
         errors.print("netlab simulate: --speed must be a number more than 0")
         return EXIT_INVALID
     if config.target is not None:

@@ -1,8 +1,10 @@
-"""Percentiles, one way for every report: nearest rank, as load tools report them."""
+"""Percentiles, one way for every report: nearest rank, as load tools report them; and the
+median of a few rounds."""
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 
 
@@ -22,3 +24,9 @@ def percentiles(values: Sequence[float], digits: int = 2) -> dict[str, float | N
         "p99": round(percentile(ordered, 0.99), digits),
         "max": round(ordered[-1], digits),
     }
+
+
+def median(values: Sequence[float]) -> float:
+    """The middle of a few rounds' figures (the mean of the middle two for an even count),
+    not a percentile of samples: ``bench --compare`` and its HTML report agree on it."""
+    return statistics.median(values)

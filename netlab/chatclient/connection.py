@@ -206,7 +206,7 @@ async def open_connection(config: ChatConfig) -> Connection:
                     # The handout's server spins on a polite close and only lets go of a
                     # client on a reset: so every close of ours, even a kill by a signal,
                     # is one (net's zero linger, set now rather than at close).
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, net._LINGER_RESET)
+                    net.reset_on_close(sock)
             return Connection(reader, writer, config.protocol)
     refused = any(isinstance(e, ConnectionRefusedError) for e in errors)
     why = "connection refused (is the server running?)" if refused else _why(errors)

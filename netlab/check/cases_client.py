@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from netlab import protocol as p
 from netlab.check import process, wire
 from netlab.check.ctx import is_stamped, token
-from netlab.check.model import Failed, Outcome, Verdict
+from netlab.check.model import AUTO, Failed, Outcome, Verdict
 
 ACCEPT_WAIT = 8.0  # an interpreter starting on a loaded machine
 REPLY_WAIT = 3.0
@@ -88,7 +88,7 @@ class ClientCtx:
         self.step("NICK and the nickname")
         conn.send(p.PROMPT)
         self.wait(lambda: NICK.encode() in conn.received or conn.eof, REPLY_WAIT)
-        if self.protocol == "auto":  # the client's answer tells: a newline is a line client
+        if self.protocol == AUTO:  # the client's answer tells: a newline is a line client
             self.wait(lambda: b"\n" in conn.received, 0.3)
             self.protocol = conn.protocol = "netlab" if b"\n" in conn.received else "handout"
         if self.protocol == "handout":
@@ -96,6 +96,12 @@ class ClientCtx:
         else:
             conn.send(p.encode_line(p.welcome_line(1, [])))
         return conn
+
+    def start_program(self) -> tuple[wire.Peer, process.Program]:
+        """``start``, with the program it launched (for the cases that watch the process)."""
+        conn = self.start()
+        assert self.program is not None
+        return conn, self.program
 
     def type(self, line: str) -> None:
         assert self.program is not None and self.program.proc.stdin is not None
@@ -234,9 +240,7 @@ def client_merged(ctx: ClientCtx) -> Verdict:
 
 
 def client_exit_command(ctx: ClientCtx) -> Verdict:
-    conn = ctx.start()
-    program = ctx.program
-    assert program is not None
+    conn, program = ctx.start_program()
     began = time.monotonic()
     mark = len(conn.received)
     leaving = p.handout_leaving(NICK).encode() if ctx.protocol == "handout" else None
@@ -263,9 +267,7 @@ def client_exit_command(ctx: ClientCtx) -> Verdict:
 
 
 def client_server_loss(ctx: ClientCtx) -> Verdict:
-    conn = ctx.start()
-    program = ctx.program
-    assert program is not None
+    conn, program = ctx.start_program()
     ctx.step("the server closes the connection")
     conn.close()
     began, cpu0 = time.monotonic(), program.cpu_seconds()

@@ -30,9 +30,8 @@ def around(text: str, needle: str, width: int = 70) -> str:
 
 def attempt(ctx: Ctx, peer: wire.Peer, nick: str, timeout: float = 3.0) -> tuple[str, str]:
     """Try to register ``nick``: ("admitted" | "refused" | "silent", what the server said)."""
-    others = [q for q in ctx.peers if q is not peer]
     try:
-        wire.handshake(peer, nick, others, ctx.cap(timeout))
+        ctx.raw_handshake(peer, nick, timeout)
     except wire.Refused as refused:
         ctx.check_alive(0.0 if refused.text else DEATH_GRACE)  # a word: refused, not dead
         return "refused", refused.text

@@ -87,10 +87,15 @@ class Ctx:
         self.peers.append(peer)
         return peer
 
-    def handshake(self, peer: wire.Peer, nick: str, timeout: float = JOIN_WAIT) -> None:
+    def raw_handshake(self, peer: wire.Peer, nick: str, timeout: float) -> None:
+        """``wire.handshake`` for ``peer``, the others read meanwhile, within the case's time;
+        wire.Refused and TimeoutError are the caller's to judge."""
         others = [q for q in self.peers if q is not peer]
+        wire.handshake(peer, nick, others, self.cap(timeout))
+
+    def handshake(self, peer: wire.Peer, nick: str, timeout: float = JOIN_WAIT) -> None:
         try:
-            wire.handshake(peer, nick, others, self.cap(timeout))
+            self.raw_handshake(peer, nick, timeout)
         except wire.Refused as refused:
             self.check_alive(DEATH_GRACE)
             said = f"said {refused.text!r}" if refused.text else "said nothing"

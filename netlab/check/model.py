@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from netlab.protocol.client_session import Dialect
+
 DOC = "docs/check.md"
+DIALECTS = tuple(d.value for d in (Dialect.handout, Dialect.netlab, Dialect.lines))
+"""The protocols a case can speak, the lab's own first."""
+AUTO = "auto"
+"""check's one protocol more: told by the first bytes."""
+PROTOCOLS = (*DIALECTS, AUTO)
 
 
 class Outcome(str, Enum):
@@ -52,7 +59,7 @@ class Case:
     lesson: str  # one line in TCP terms, shown with a fail or a warn
     run: Callable[[Any], Verdict]
     needs: tuple[Needs, ...] = ()
-    protocols: tuple[str, ...] = ("handout", "netlab", "lines")
+    protocols: tuple[str, ...] = DIALECTS
 
     @property
     def section(self) -> str:

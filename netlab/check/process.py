@@ -13,13 +13,13 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 
+from netlab import embedded, net
 from netlab.procstat import ProcessWatch, listening_pid
 from netlab.sockets.config import Conn, SocketsConfig
 from netlab.sockets.kernel import read_table
@@ -29,13 +29,6 @@ STDERR_LINES = 3  # quoted when a server dies mid-case
 
 class StartError(Exception):
     """The program could not be started or never listened."""
-
-
-def free_port(host: str) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def substitute(args: Sequence[str], **values: str) -> list[str]:
@@ -169,22 +162,18 @@ def start_server(
     args: Sequence[str], host: str, timeout: float, file: str = ""
 ) -> tuple[Program, int]:
     """Start the server command on a free port; return once that port listens."""
-    port = free_port(host)
+    port = net.free_port(host)
     program = Program(substitute(args, host=host, port=str(port), file=file))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server_side(port, "LISTEN"):
-            program.watch_listener(host, port)
-            return program, port
-        if not program.alive():
-            why = (
-                f"{' '.join(program.argv)} exited with status {program.status} before listening"
-                f" on {host}:{port}; its last stderr lines: {program.stderr.last()}"
-            )
-            program.stop()
-            raise StartError(why)
-        time.sleep(0.02)  # polling the kernel's socket table: there is nothing to wait on
+    if embedded.poll_until(lambda: server_side(port, "LISTEN") > 0, timeout, program.alive):
+        program.watch_listener(host, port)
+        return program, port
+    command, where = " ".join(program.argv), net.format_address(host, port)
+    if not program.alive():
+        why = (
+            f"{command} exited with status {program.status} before listening on {where};"
+            f" its last stderr lines: {program.stderr.last()}"
+        )
+        program.stop()
+        raise StartError(why)
     program.stop()
-    raise StartError(
-        f"{' '.join(program.argv)} did not listen on {host}:{port} within {timeout:g} s"
-    )
+    raise StartError(f"{command} did not listen on {where} within {timeout:g} s")

@@ -10,9 +10,10 @@ from netlab.check import cases_client as cc
 from netlab.check import cases_load as cl
 from netlab.check import cases_server as cs
 from netlab.check.model import Case, Needs
+from netlab.protocol.client_session import Dialect
 
 P = (Needs.PROCESS,)
-NICKED = ("handout", "netlab")  # a plain line chat has no NICK handshake
+NICKED = (Dialect.handout.value, Dialect.netlab.value)  # a plain line chat has no NICK handshake
 
 SERVER_CASES = [
     Case(

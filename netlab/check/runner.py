@@ -18,10 +18,20 @@ from netlab import protocol as p
 from netlab.check import process, report, wire
 from netlab.check.cases_client import ClientCtx
 from netlab.check.ctx import Ctx, Options
-from netlab.check.model import Case, Failed, Needs, Outcome, Result, Skipped, SkipReason, Verdict
+from netlab.check.model import (
+    AUTO,
+    PROTOCOLS,
+    Case,
+    Failed,
+    Needs,
+    Outcome,
+    Result,
+    Skipped,
+    SkipReason,
+    Verdict,
+)
 from netlab.check.registry import ALL_CASES, CLIENT_CASES, SERVER_CASES
 
-PROTOCOLS = ("handout", "netlab", "lines", "auto")
 FORMATS = ("table", "json", "junit")
 HOST = "127.0.0.1"
 START_WAIT = 15.0
@@ -115,7 +125,7 @@ def admin_password(config: CheckConfig) -> str:
 
 
 def _skip_reason(case: Case, config: CheckConfig, protocol: str) -> Skipped | None:
-    if protocol not in case.protocols and protocol != "auto":
+    if protocol not in case.protocols and protocol != AUTO:
         return Skipped(SkipReason.PROTOCOL, protocol)
     if Needs.KICK in case.needs and not config.kick_command:
         return Skipped(SkipReason.OPTION, "give --kick-command, e.g. '/login secret;/kick {nick}'")
@@ -293,7 +303,7 @@ class ClientRun:
             raise process.StartError(f"cannot run {argv[0]!r}: no such program")
 
     def _done(self, ctx: ClientCtx) -> None:
-        if self.protocol == "auto" and ctx.protocol != "auto":
+        if self.protocol == AUTO and ctx.protocol != AUTO:
             self.protocol = ctx.protocol  # the first handshake told
         ctx.close_all()
 
@@ -370,7 +380,7 @@ def _run_one(config: CheckConfig, file: str) -> Submission:
     )
     try:
         run.reachable()
-        if run.protocol == "auto" and isinstance(run, ServerRun):
+        if run.protocol == AUTO and isinstance(run, ServerRun):
             run.protocol = run.detect()
     except (process.StartError, OSError) as exc:
         raise Unreachable(

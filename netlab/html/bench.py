@@ -11,9 +11,9 @@ optional keys docs/reports.md lists: ``timeline`` ``[{"t", "deliveries_per_s", "
 from __future__ import annotations
 
 import dataclasses
-import statistics
 from typing import Any
 
+from netlab import stats
 from netlab.html.page import PALETTE, Page, badge, esc, line_chart, nodata, table
 
 PERCENTILES = ("p50", "p95", "p99", "max")
@@ -127,7 +127,7 @@ def _name(server: dict[str, Any]) -> str:
 
 def _median(values: list[Any]) -> float | None:
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return round(statistics.median(numbers), 3) if numbers else None
+    return round(stats.median(numbers), 3) if numbers else None
 
 
 def _compare(page: Page, servers: list[dict[str, Any]]) -> str:

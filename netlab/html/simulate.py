@@ -8,24 +8,12 @@ from typing import Any
 
 from netlab.html import sockets, timeline
 from netlab.html.page import Page, badge, esc, facts, nodata, table
+from netlab.report import BOT_COLUMNS
 
 MAX_COPIES = 20_000
 """Copies kept one by one in the page's JSON (see ``_compact``)."""
 FOLD_BOTS = 40
 """More bots than this: their table is folded (open it, or print: it opens)."""
-BOT_COLUMNS = {
-    "nick": "Bot",
-    "sent": "Sent",
-    "expected": "Expected",
-    "delivered": "Delivered",
-    "lost": "Lost",
-    "p50": "p50 ms",
-    "p95": "p95 ms",
-    "p99": "p99 ms",
-    "max": "max ms",
-    "errors": "Errors",
-    "outcome": "Outcome",
-}
 
 
 def _dict(value: Any) -> dict[str, Any]:

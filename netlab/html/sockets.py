@@ -7,39 +7,11 @@ from collections import Counter
 from typing import Any
 
 from netlab.html.page import PALETTE, Page, esc, nodata, table
+from netlab.sockets.config import COLUMNS
+from netlab.sockets.explain import MEANINGS
 
 ROWS_OPEN = 40
 """A snapshot with more rows (a crowd's hundreds) keeps its table folded, all rows inside."""
-
-# Until netlab/sockets/explain.py (sockets branch) is on main, the same words live here;
-# _vocabulary() prefers that module's.
-_MEANINGS = {
-    "LISTEN": "the server's door, it accepts and never carries chat",
-    "ESTABLISHED": "open, chat flows both ways",
-    "SYN_SENT": "this side asked to connect and waits for the answer",
-    "SYN_RECV": "half open: the kernel answered a new client and waits for its last ACK",
-    "NEW_SYN_RECV": "half open: the kernel answered a new client and waits for its last ACK",
-    "FIN_WAIT1": "this side has closed; the other side has not acknowledged it yet",
-    "FIN_WAIT2": "this side has closed and the other side knows; it has not closed yet",
-    "TIME_WAIT": "this side closed first; the kernel keeps it about 60 s so late packets die",
-    "CLOSE": "closed; the socket is on its way out",
-    "CLOSE_WAIT": "the other side has closed and this program has not (a leak if it stays)",
-    "LAST_ACK": "the other side closed first, then this side; waiting for the last ACK",
-    "CLOSING": "both sides closed at the same moment; waiting for the other's ACK",
-    "NONE": "UDP has no connections and no states: each datagram goes on its own",
-}
-
-
-def _vocabulary() -> tuple[dict[str, str], dict[str, str]]:
-    """The sockets table's columns (key -> title) and the meaning of each state."""
-    try:
-        from netlab.sockets.config import COLUMNS
-        from netlab.sockets.explain import MEANINGS
-    except ImportError:
-        from netlab.sockwatch import COLUMNS
-
-        MEANINGS = _MEANINGS
-    return dict(COLUMNS), dict(MEANINGS)
 
 
 def section(page: Page, snapshots: Any) -> str:
@@ -47,7 +19,6 @@ def section(page: Page, snapshots: Any) -> str:
     shots = [s for s in snapshots if isinstance(s, dict)] if isinstance(snapshots, list) else []
     if not shots:
         return "<h3>Sockets of the chat port</h3>" + nodata("Socket snapshots")
-    columns, meanings = _vocabulary()
     counts = [Counter(str(r.get("state")) for r in _rows(shot)) for shot in shots]
     states = sorted({state for count in counts for state in count}, key=_state_order)
     labels = [f"{_at(shot)} s" for shot in shots]
@@ -77,7 +48,7 @@ def section(page: Page, snapshots: Any) -> str:
         },
     }
     explained = "".join(
-        f"<li><b>{esc(state)}</b>: {esc(meanings.get(state, 'a state read from the kernel'))}</li>"
+        f"<li><b>{esc(state)}</b>: {esc(MEANINGS.get(state, 'a state read from the kernel'))}</li>"
         for state in states
     )
     parts = [
@@ -90,8 +61,8 @@ def section(page: Page, snapshots: Any) -> str:
     ]
     for shot in shots:
         rows = _rows(shot)
-        shown = [c for c in columns if c != "side" or any(r.get("side") for r in rows)]
-        grid = table(rows, {key: columns[key] for key in shown}, css="mono")
+        shown = [c for c in COLUMNS if c != "side" or any(r.get("side") for r in rows)]
+        grid = table(rows, {key: COLUMNS[key] for key in shown}, css="mono")
         said = f"{len(rows)} sockets: " + ", ".join(
             f"{n} {state}" for state, n in Counter(str(r.get("state")) for r in rows).items()
         )

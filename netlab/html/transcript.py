@@ -23,7 +23,6 @@ from netlab.sim.ledger import IN_FLIGHT_S, clean
 from netlab.stats import percentiles
 
 _LINE = re.compile(r"^\s*(\d+(?:\.\d+)?) (\S+) ([<>*!]) ?(.*)$")
-KICKED = "You were kicked by "
 PARTINGS = ("leave", "drop", "kick", "disconnect")
 
 
@@ -83,7 +82,7 @@ class _Reader:
             self.event(t, nick, kind, detail)
 
     def sent(self, t: float, nick: str, text: str) -> None:
-        if text.startswith("/") or text == f"{nick} has left the chat.":
+        if text.startswith("/") or text == p.handout_leaving(nick):
             return  # a command, or the handout client's way of leaving: no chat copy
         text = clean(text)
         if not text:
@@ -95,8 +94,8 @@ class _Reader:
                 queues[nick].append(message)
 
     def received(self, t: float, nick: str, text: str) -> None:
-        if text.startswith(KICKED):
-            self.depart(t, nick, "kick", text[len(KICKED) :])
+        if text.startswith(p.KICKED_BY):
+            self.depart(t, nick, "kick", text[len(p.KICKED_BY) :])
             return
         chat = p.parse_server_line(text)
         if type(chat) is not p.Chat:

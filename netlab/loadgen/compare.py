@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import selectors
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from netlab import aio, embedded, tables
+from netlab import aio, embedded, net, procstat, stats, tables
 from netlab.loadgen.config import BenchConfig, BenchError, BenchResult
 from netlab.loadgen.output import document as run_document
 from netlab.loadgen.output import write_html
@@ -58,40 +54,20 @@ def handout_server() -> Path:
     raise BenchError("--compare handout: no server.py found; set NETLAB_HANDOUT to its folder")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_for_line(proc: subprocess.Popen, wanted: bytes) -> None:
     """Until the child prints a line holding ``wanted`` (a connect probe would count as a
     client for the handout's server, which then waits for its nickname)."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while selector.select(max(0.0, deadline - time.monotonic())):
-            line = proc.stdout.readline()
-            if wanted in line:
-                return
-            if not line:
-                break
+    if embedded.read_until(proc, lambda line: True if wanted in line else None, START_TIMEOUT):
+        return
     raise BenchError(f"{proc.args[0]} did not start within {START_TIMEOUT:g} s")
 
 
 def _wait_listening(port: int, proc: subprocess.Popen) -> None:
     """Until the child listens on ``port``, seen in its socket list: a connect probe that
     closes at once can make ncat quit (it reads the close as a reset)."""
-    import psutil
-
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(psutil.Error):
-            for conn in psutil.Process(proc.pid).net_connections(kind="tcp"):
-                if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port:
-                    return
-        time.sleep(0.02)
+    watch = procstat.ProcessWatch(proc.pid)
+    if embedded.poll_until(lambda: watch.listens(port), START_TIMEOUT, lambda: proc.poll() is None):
+        return
     raise BenchError(f"{proc.args[0]} did not listen on port {port} within {START_TIMEOUT:g} s")
 
 
@@ -102,7 +78,7 @@ def started(kind: str, clients: int) -> Iterator[tuple[str, int, int]]:
         with embedded.running(own_server_options(clients)) as server:
             yield server.host, server.port, server.pid
         return
-    port = free_port()
+    port = net.free_port()
     if kind == "ncat":
         command = ["ncat", "-l", "127.0.0.1", str(port), "--chat", "--max-conns", str(clients + 64)]
     else:
@@ -174,7 +150,7 @@ def _median(values: list[float | None], unit: float = 1.0) -> tuple[float | None
     known = [v / unit for v in values if v is not None]
     if not known:
         return None, "-"
-    middle = statistics.median(known)
+    middle = stats.median(known)
     if len(known) == 1:
         return middle * unit, _num(middle)
     return middle * unit, f"{_num(middle)} ({_num(min(known))}-{_num(max(known))})"

@@ -91,9 +91,13 @@ def kicked_notice(nick: str, by: str, reason: str = "") -> str:
     return f"{nick} was kicked by {by}" + (f": {reason}" if reason else ".")
 
 
+KICKED_BY = "You were kicked by "
+"""How ``you_were_kicked`` begins: what follows is who, then the reason."""
+
+
 def you_were_kicked(by: str, reason: str = "") -> str:
     """Told to the user an operator removes, before the connection closes."""
-    return f"You were kicked by {by}" + (f": {reason}" if reason else ".")
+    return f"{KICKED_BY}{by}" + (f": {reason}" if reason else ".")
 
 
 def renamed(old: str, new: str) -> str:
@@ -193,7 +197,7 @@ def parse_server_line(line: str) -> ServerMessage:
     return Notice(line)
 
 
-_KICKED = re.compile(r"You were kicked by ([^\s:]+?)(?:: (.*)|\.)", re.DOTALL)
+_KICKED = re.compile(re.escape(KICKED_BY) + r"([^\s:]+?)(?:: (.*)|\.)", re.DOTALL)
 
 
 def parse_kicked(line: str) -> tuple[str, str] | None:

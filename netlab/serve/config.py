@@ -9,8 +9,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from netlab import bounds
+
 RATE_LIMIT_MAX = 1e9
 """The highest ``--rate-limit``: a billion a second is no limit, and its burst stays finite."""
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+"""``--log-level``'s choices, least important first (the CLI and scenarios offer these)."""
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -19,7 +26,7 @@ class ConfigError(ValueError):
 
 def burst_for(rate_limit: float) -> int:
     """The rate limit's burst: twice the rate, at least one (the one rule, CLI and code)."""
-    return max(1, int(rate_limit * 2)) if rate_limit > 0 and math.isfinite(rate_limit) else 1
+    return max(1, int(rate_limit * 2)) if bounds.positive(rate_limit) else 1
 
 
 @dataclass

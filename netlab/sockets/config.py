@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from netlab import tables
+from netlab import bounds, tables
 
 # psutil's names for the kernel's TCP states, indexed by the kernel's number for each
 # (include/net/tcp_states.h): /proc/net/tcp prints the number in hex.
@@ -87,7 +86,7 @@ class SocketsConfig:
             raise ValueError(f"--watch draws a table; --format {self.fmt} is for one-off output")
         if self.explain and self.fmt != tables.TABLE:
             raise ValueError(f"--explain writes sentences, not --format {self.fmt}")
-        if not (self.interval > 0 and math.isfinite(self.interval)):  # NaN and inf too
+        if not bounds.positive(self.interval):
             raise ValueError("--interval must be a number of seconds more than 0")
 
     def wants_state(self, state: str) -> bool:
