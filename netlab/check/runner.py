@@ -15,6 +15,7 @@ from typing import Any
 
 from netlab import net
 from netlab import protocol as p
+from netlab.bounds import positive
 from netlab.check import process, report, wire
 from netlab.check.cases_client import ClientCtx
 from netlab.check.ctx import Ctx, Options
@@ -68,8 +69,8 @@ class CheckConfig:
             raise UsageError(
                 f"unknown --format {self.format!r}; choose one of {', '.join(FORMATS)}"
             )
-        if self.timeout <= 0:
-            raise UsageError("--timeout must be more than 0 seconds")
+        if not positive(self.timeout):
+            raise UsageError("--timeout must be a finite number of seconds, more than 0")
         if self.limit_probe < 1:
             raise UsageError("--limit-probe must be at least 1")
         if self.list_cases:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from netlab import net
+from netlab.bounds import positive
 from netlab.protocol.client_session import Dialect
 
 FORMATS = ("table", "json")
@@ -70,10 +70,10 @@ class BenchConfig:
             return f"--senders must be between 1 and --clients ({self.clients})"
         if not 0 <= self.messages <= 9_999_999:
             return "--messages must be between 0 and 9999999"
-        if self.rate < 0 or math.isnan(self.rate):
-            return "--rate must be 0 (as fast as possible) or more"
-        if not self.join_timeout > 0:
-            return "--join-timeout must be more than 0 seconds"
+        if not (self.rate == 0 or positive(self.rate)):
+            return "--rate must be 0 (as fast as possible) or a finite number of messages a second"
+        if not positive(self.join_timeout):
+            return "--join-timeout must be a finite number of seconds, more than 0"
         if not MIN_SIZE <= self.size <= MAX_SIZE:
             return f"--size must be between {MIN_SIZE} and {MAX_SIZE} bytes"
         if self.target is not None:
