@@ -98,19 +98,27 @@ _LINE_BREAK = re.compile(r"\r?\n|\r")
 class ChunkDecoder:
     """The handout's framing: each receive is one message, sent with no terminator.
 
-    Text that a client does put on separate lines is taken as separate messages. A UTF-8
-    sequence cut between two receives is joined again rather than garbled.
+    Text that a client does put on separate lines is taken as separate messages. A receive that
+    ends in the middle of a UTF-8 character is not a whole message: the kernel cut one send in
+    two, so it is joined with the next receive into one message, character and all.
     """
 
     def __init__(self, max_line_bytes: int = 4096) -> None:
         self.max_line_bytes = max_line_bytes
         self._utf8 = codecs.getincrementaldecoder(ENCODING)(errors="replace")
+        self._cut = b""  # a receive that ended mid-character, waiting for its rest
 
     def feed(self, data: bytes) -> list[Event]:
+        data = self._cut + data if self._cut else data
+        self._cut = b""
         if len(data) > self.max_line_bytes:
             self._utf8.reset()
             return [LineTooLong(self.max_line_bytes)]
         text = self._utf8.decode(data)
+        if self._utf8.getstate()[0]:  # bytes of a character still to come
+            self._utf8.reset()
+            self._cut = data
+            return []
         return [Line(part) for part in _LINE_BREAK.split(text) if part]
 
 
