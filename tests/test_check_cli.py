@@ -184,3 +184,48 @@ def test_target_mode_skips_what_needs_the_process() -> None:
     assert run.status == 0, run.err
     assert run.outcomes() == {"chat.broadcast": "pass", "leave.idle-cpu": "skip"}
     assert "needs the process" in run.json()["cases"][1]["observed"]
+
+
+def test_ctrl_c_shows_the_finished_cases_and_leaves_no_server_behind() -> None:
+    """The student's server runs in a session of its own (the terminal's SIGINT misses it):
+    a Ctrl-C stops it, prints the cases that finished, and exits 130."""
+    import contextlib
+    import os
+    import signal
+    import time
+
+    import psutil
+    from helpers import NETLAB
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = ["--cases", "chat.broadcast", "--cases", "leave.idle-cpu", "--cases", "limit.busy-loop"]
+    check = subprocess.Popen(
+        [*NETLAB, "check", *args, "--", *corpus("server_fixed")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+    def servers() -> list[psutil.Process]:
+        with contextlib.suppress(psutil.Error):
+            kids = psutil.Process(check.pid).children(recursive=True)
+            return [p for p in kids if "server_fixed" in " ".join(p.cmdline())]
+        return []
+
+    try:
+        seen: set[int] = set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(seen) < 3:  # reachable, case 1, then case 2
+            seen |= {p.pid for p in servers()}
+            time.sleep(0.02)
+        running = servers()
+        check.send_signal(signal.SIGINT)
+        out, err = check.communicate(timeout=20)
+    finally:
+        check.kill()
+    assert check.returncode == 130, err
+    assert "interrupted (Ctrl-C)" in err and "Traceback" not in err
+    assert re.search(r"chat\.broadcast\s+pass", out)
+    assert len(seen) >= 3 and running
+    assert not any(psutil.pid_exists(p.pid) for p in running)  # stopped before check exited

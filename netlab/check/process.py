@@ -101,6 +101,7 @@ class Program:
         except OSError as exc:
             raise StartError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from None
         self.watch = ProcessWatch(self.proc.pid)  # CPU, open files, threads (procstat)
+        _LIVE.add(self)
 
     @property
     def pid(self) -> int:
@@ -144,6 +145,7 @@ class Program:
 
     def stop(self) -> None:
         """SIGTERM to its group, then SIGKILL if it lingers; its pipes are closed."""
+        _LIVE.discard(self)
         if self.alive():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -156,6 +158,16 @@ class Program:
                 self.proc.stdin.close()
         self.stdout.close()
         self.stderr.close()
+
+
+_LIVE: set[Program] = set()
+"""Programs started and not stopped yet: a Ctrl-C stops them all (each runs in a session of
+its own, so the terminal's SIGINT never reaches it)."""
+
+
+def stop_all() -> None:
+    for program in list(_LIVE):
+        program.stop()
 
 
 def start_server(

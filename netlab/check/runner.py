@@ -37,6 +37,7 @@ FORMATS = ("table", "json", "junit")
 HOST = "127.0.0.1"
 START_WAIT = 15.0
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # as shells report a Ctrl-C
 
 
 class UsageError(ValueError):
@@ -335,21 +336,34 @@ def check(config: CheckConfig) -> int:
         if not files:
             print(f"netlab check: --each {config.each!r} matches no file", file=sys.stderr)
             return EXIT_USAGE
-    submissions = []
+    submissions: list[Submission] = []
     unreachable = 0
-    for file in files:
-        try:
-            submissions.append(_run_one(config, file))
-        except Unreachable as exc:
-            where = config.target or file or ("the client" if config.client else "the server")
-            print(f"netlab check: {where}: could not be reached or started: {exc}", file=sys.stderr)
-            if not config.each:
-                return EXIT_UNREACHABLE
-            unreachable += 1  # the teacher's table still gets its row, every case failed
-            submissions.append(_not_started(config, file, str(exc)))
+    target = config.target or " ".join(config.command)
+    try:
+        for file in files:
+            try:
+                _run_one(config, file, submissions)
+            except Unreachable as exc:
+                where = config.target or file or ("the client" if config.client else "the server")
+                print(
+                    f"netlab check: {where}: could not be reached or started: {exc}",
+                    file=sys.stderr,
+                )
+                if not config.each:
+                    return EXIT_UNREACHABLE
+                unreachable += 1  # the teacher's table still gets its row, every case failed
+                submissions.append(_not_started(config, file, str(exc)))
+    except KeyboardInterrupt:
+        process.stop_all()  # each program runs in a session of its own: Ctrl-C missed them
+        if any(s.results for s in submissions):
+            print(report.render(target, submissions, config.format, each=bool(config.each)))
+        print(
+            "netlab check: interrupted (Ctrl-C): the cases shown are those that finished",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     if unreachable == len(files):
         return EXIT_UNREACHABLE
-    target = config.target or " ".join(config.command)
     print(report.render(target, submissions, config.format, each=bool(config.each)))
     if config.html and not _write_html(
         config.html, report.document(target, submissions, bool(config.each))
@@ -374,7 +388,9 @@ class Unreachable(Exception):
     """Nothing can be checked: the server cannot be reached or started (exit status 3)."""
 
 
-def _run_one(config: CheckConfig, file: str) -> Submission:
+def _run_one(config: CheckConfig, file: str, out: list[Submission]) -> None:
+    """Run the cases against one program; its submission joins ``out`` before the first case,
+    so that a Ctrl-C still shows the cases that finished."""
     cases = config.selected()
     run: ServerRun | ClientRun = (
         ClientRun(config, file) if config.client else ServerRun(config, file)
@@ -389,12 +405,12 @@ def _run_one(config: CheckConfig, file: str) -> Submission:
         ) from None
     what = file or config.target or config.command[0]
     submission = Submission(file, run.protocol)
+    out.append(submission)
     with report.Progress(len(cases), what, config.progress) as progress:
         for result in run.cases(cases):
             submission.results.append(result)
             progress.advance(result)
     submission.protocol = run.protocol
-    return submission
 
 
 def _not_started(config: CheckConfig, file: str, why: str) -> Submission:
