@@ -37,6 +37,26 @@ def describe(process: Any) -> str:
     return name
 
 
+CLOCK_TICK = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+"""How finely psutil's CPU times (from /proc/PID/stat) tick."""
+
+
+FEW_THREADS = 16
+
+
+def _schedstat(process: Any) -> float | None:
+    """Seconds on a CPU of all its threads, from /proc/PID/task/*/schedstat (Linux: the first
+    field, in ns), or None where there is none."""
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{process.pid}/task"):
+            with open(f"/proc/{process.pid}/task/{task}/schedstat", encoding="ascii") as stat:
+                total += int(stat.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / 1e9
+
+
 class ProcessWatch:
     """One process by pid; ``None`` pid (a remote server) reads as unknown throughout."""
 
@@ -46,6 +66,7 @@ class ProcessWatch:
         self._error = psutil.Error
         self.process: psutil.Process | None = None
         self.peak_rss = 0
+        self.cpu_resolution = CLOCK_TICK
         self.name = "-"
         if pid is not None:
             with contextlib.suppress(psutil.Error):
@@ -62,7 +83,16 @@ class ProcessWatch:
             return None
 
     def cpu_seconds(self) -> float | None:
+        """User + system time. A process of a few long-lived threads (netlab serve and its
+        libuv pool, ncat) is read from its threads' /proc schedstat, to the nanosecond; others
+        (a thread per client, whose exited threads schedstat forgets) through psutil, to the
+        clock tick. ``cpu_resolution`` says which the last reading was."""
+        threads = self._read("num_threads")
+        if threads and threads <= FEW_THREADS and (precise := _schedstat(self.process)):
+            self.cpu_resolution = 1e-9
+            return precise
         times = self._read("cpu_times")
+        self.cpu_resolution = CLOCK_TICK
         return None if times is None else times.user + times.system
 
     def rss(self) -> int | None:

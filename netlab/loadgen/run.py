@@ -267,19 +267,25 @@ class CpuSpan:
         if self.server_start is not None and self.server_end is not None:
             server = self.server_end - self.server_start
         bench = self.bench_end - self.bench_start
-        if wall < MIN_CPU_WALL_S or bench < MIN_CPU_TICKS * CLOCK_TICK:
+        if wall < MIN_CPU_WALL_S:
             result.notes.append(
                 f"the send phase was too short for the CPU clock ({wall * 1000:.0f} ms; CPU"
                 f" times tick every {CLOCK_TICK * 1000:g} ms): CPU not measured"
             )
             return
         result.bench_cpu_pct = round(100 * bench / wall, 1)
-        if result.delivered:
+        if result.delivered and bench >= MIN_CPU_TICKS * CLOCK_TICK:
             result.bench_cpu_us_per_copy = round(bench / result.delivered * 1e6, 4)
+        elif result.delivered:
+            result.notes.append(
+                f"the bench spent under {MIN_CPU_TICKS} CPU clock ticks ({bench * 1000:.0f} ms):"
+                " its own CPU per copy is not measured"
+            )
         if server is None:
             return
         result.server_cpu_pct = round(100 * server / wall, 1)
-        if result.delivered and server >= MIN_CPU_TICKS * CLOCK_TICK:
+        # A one-thread server is read to the nanosecond (procstat), others to the tick.
+        if result.delivered and server >= MIN_CPU_TICKS * self.watch.cpu_resolution:
             result.server_cpu_us_per_copy = round(server / result.delivered * 1e6, 4)
         elif result.delivered:
             result.notes.append(
