@@ -163,6 +163,8 @@ def test_option_errors_read_plainly(args):
 
 
 class FakeWatch:
+    cpu_resolution = 0.01  # read to the clock tick, as psutil does
+
     def __init__(self, *readings: float) -> None:
         self.readings = list(readings)
 
