@@ -14,14 +14,18 @@ from netlab.procstat import ProcessWatch
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux's /proc")
 def test_a_few_threads_are_timed_to_the_nanosecond_and_agree_with_the_clock_ticks():
     spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
-    child = subprocess.Popen([sys.executable, "-c", spin + "input()"], stdin=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", spin + "print('spun', flush=True)\ninput()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         watch = ProcessWatch(child.pid)
         import psutil
 
         process = psutil.Process(child.pid)
-        while process.cpu_times().user < 0.3:  # until the spin is over
-            pass
+        assert child.stdout.readline() == "spun\n"  # the spin is over; it now waits, idle
         precise = watch.cpu_seconds()
         assert watch.cpu_resolution == 1e-9
         ticks = process.cpu_times()
