@@ -32,5 +32,5 @@ def test_a_few_threads_are_timed_to_the_nanosecond_and_agree_with_the_clock_tick
         assert abs(precise - (ticks.user + ticks.system)) < 0.05
     finally:
         child.kill()
-        child.wait()
+        child.communicate()  # and its pipes closed
     assert ProcessWatch(None).cpu_seconds() is None
