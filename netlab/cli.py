@@ -338,7 +338,9 @@ def bench(
         " client; lines: any line relay with no handshake (ncat --chat).",
     ),
     clients: int = typer.Option(200, min=2, help="Connections to join, senders included."),
-    senders: int = typer.Option(20, min=1, help="How many of the clients send."),
+    senders: Optional[int] = typer.Option(  # noqa: UP045
+        None, min=1, help="How many of the clients send (default: 20, or all but one of fewer)."
+    ),
     messages: int = typer.Option(200, min=0, help="Messages each sender sends."),
     rate: float = typer.Option(
         0.0, min=0, help="Messages per second per sender; 0: as fast as possible."
@@ -377,7 +379,7 @@ def bench(
         target=target,
         protocol=protocol,
         clients=clients,
-        senders=senders,
+        senders=senders if senders is not None else min(20, clients - 1),
         messages=messages,
         rate=rate,
         size=size,

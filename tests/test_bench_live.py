@@ -275,3 +275,10 @@ async def test_messages_carry_the_payload_format_at_their_size(protocol):
         assert payload[:RECORD] == expected
         if protocol == "handout":
             assert p.parse_server_line(text.rstrip("\n")).nick == "b1-3"  # type: ignore[union-attr]
+
+
+def test_fewer_clients_than_the_default_senders_is_not_an_error():
+    done = run_bench("--clients", "4", "--messages", "5", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["senders"] == 3 and result["delivered"] == result["expected"] == 3 * 5 * 3
