@@ -63,7 +63,7 @@ class RedisPresence:
         """A local user whose nickname another server gave away during an outage."""
         self.on_alone: Callable[[Member], None] = lambda member: None
         """A newcomer admitted while Redis is away: tell them the chat is cut."""
-        self.writes = Writes(link)
+        self.writes = Writes(link, (scripts.CLAIM, scripts.RELEASE))
         self.claim_script = link.sync.register_script(scripts.CLAIM)
         self.release_script = link.sync.register_script(scripts.RELEASE)
         """For ``nodes.NodeWatch.reclaim``, which runs them in a blocking pipeline."""
