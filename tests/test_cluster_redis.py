@@ -245,3 +245,14 @@ async def test_a_busy_channel_does_not_get_the_subscriber_dropped(nodes, redis_s
     assert "pubsub 524288 262144 1" in redis_server.command(
         "CONFIG", "GET", "client-output-buffer-limit"
     )
+
+
+async def test_scripts_flushed_by_hand_are_loaded_again(nodes, redis_server):
+    a = await nodes("a", 1.0)
+    redis_server.command("SCRIPT", "FLUSH")
+    # NOSCRIPT: taken locally, as in an outage; the link reconnects and loads them again.
+    assert await a.presence.claim(a.member("alice")) is None
+    await until(lambda: RESTORED in a.lines(), timeout=10, what="the link coming back")
+    assert redis_server.command("GET", "netlab:test:nick:alice").strip() == "a 1 alice"
+    assert await a.presence.claim(a.member("bob", 2)) is None
+    assert redis_server.command("GET", "netlab:test:nick:bob").strip() == "a 2 bob"

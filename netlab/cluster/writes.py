@@ -8,10 +8,10 @@ rather than one a join, and the answers come back as futures.
 
 ``EVALSHA``, the scripts loaded each time the link connects (an ``on_connect`` hook, so a
 Redis restarted empty has them again before any claim): sending each script's text with
-``EVAL`` put a megabyte in a batch of a thousand claims (about a tenth of a server's time in a
-join storm), and redis-py's pipeline asks ``SCRIPT EXISTS`` before each batch for registered
-scripts. A ``NOSCRIPT`` all the same (``SCRIPT FLUSH`` by hand) is an error like any other:
-the link reconnects, and loads them again.
+``EVAL`` would put a megabyte in a batch of a thousand claims, and redis-py's pipeline asks
+``SCRIPT EXISTS`` before each batch for registered scripts. A ``NOSCRIPT`` all the same
+(``SCRIPT FLUSH`` by hand) is an error like any other: the link reconnects, and loads them
+again.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+
+from redis.exceptions import NoScriptError
 
 from netlab.cluster.link import ERRORS, RedisLink
 
@@ -89,7 +91,11 @@ class Writes:
             async with self.link.redis.pipeline(transaction=False) as pipe:
                 for sha, keys, args, _ in batch:
                     pipe.evalsha(sha, len(keys), *keys, *args)
-                return await pipe.execute(raise_on_error=False)
+                answers = await pipe.execute(raise_on_error=False)
         except ERRORS as error:
             self.link.lost(error)
             return [error] * len(batch)
+        missing = next((a for a in answers if isinstance(a, NoScriptError)), None)
+        if missing is not None:
+            self.link.lost(missing)  # reconnect, and load them again
+        return answers
