@@ -75,28 +75,30 @@ async def nodes(redis_server):
 
 async def test_a_nickname_is_claimed_once_in_the_cluster(nodes):
     a, b = await nodes("a"), await nodes("b")
-    assert a.presence.claim(a.member("alice")) is None
+    assert await a.presence.claim(a.member("alice")) is None
     # Before b has heard of it, Redis refuses another case of it, and says who holds it.
-    assert b.presence.claim(b.member("ALICE")) == Member("alice", Origin("a", 1))
+    holder = await b.presence.claim(b.member("ALICE"))
+    assert holder is not None and (holder.nick, holder.origin) == ("alice", Origin("a", 1))
     await until(lambda: b.presence.lookup("alice") is not None, what="b learning of alice")
     assert b.presence.lookup("Alice") == a.member("alice")
     assert b.presence.count() == 1 and [m.nick for m in b.presence.members()] == ["alice"]
-    assert b.presence.claim(b.member("bob", 7)) is None
+    assert await b.presence.claim(b.member("bob", 7)) is None
     await until(lambda: a.presence.count() == 2)
     a.presence.release("alice", Origin("a", 1))
     await until(lambda: b.presence.lookup("alice") is None)
-    assert b.presence.claim(b.member("alice", 8)) is None
+    assert await b.presence.claim(b.member("alice", 8)) is None
 
 
 async def test_look_alikes_collide_in_redis_too(nodes):
     a, b = await nodes("a"), await nodes("b")
-    assert a.presence.claim(a.member("alice")) is None
-    holder = b.presence.claim(b.member("\u0430lice"))  # a Cyrillic а: checked in Redis
+    assert await a.presence.claim(a.member("alice")) is None
+    holder = await b.presence.claim(b.member("\u0430lice"))  # a Cyrillic а: checked in Redis
     assert holder is not None and holder.origin == Origin("a", 1)
     # A new spelling of one's own nickname is one's own; the old spelling's keys go with it.
-    assert a.presence.claim(a.member("Alice")) is None
+    assert await a.presence.claim(a.member("Alice")) is None
     a.presence.release("Alice", Origin("a", 1))
-    assert b.presence.claim(b.member("\u0430lice")) is None
+    await until(lambda: b.presence.lookup("alice") is None, what="b hearing of the release")
+    assert await b.presence.claim(b.member("\u0430lice")) is None
 
 
 def test_two_simultaneous_claims_have_one_winner(redis_server):
@@ -156,7 +158,7 @@ async def test_a_dead_server_s_users_are_announced_left_within_node_timeout(node
     timeout = 1.0
     a, b = await nodes("a", timeout), await nodes("b", timeout)
     for i, nick in enumerate(["alice", "carol"], 1):
-        assert a.presence.claim(a.member(nick, i)) is None
+        assert await a.presence.claim(a.member(nick, i)) is None
     await until(lambda: b.presence.count() == 2)
     # Death without a word: the heartbeat and everything else of a stop at once.
     a.node.link._task.cancel()
@@ -165,16 +167,16 @@ async def test_a_dead_server_s_users_are_announced_left_within_node_timeout(node
     assert time.monotonic() - died <= timeout
     assert sorted(b.lines()) == [p.left("alice"), p.left("carol")]
     assert b.presence.count() == 0
-    assert b.presence.claim(b.member("alice")) is None  # the nickname is free again
+    assert await b.presence.claim(b.member("alice")) is None  # the nickname is free again
 
 
 async def test_a_server_shutting_down_is_announced_at_once(nodes):
     a, b = await nodes("a"), await nodes("b")
-    assert a.presence.claim(a.member("alice")) is None
+    assert await a.presence.claim(a.member("alice")) is None
     await until(lambda: b.presence.count() == 1)
     await a.node.close()
     await until(lambda: b.lines() == [p.left("alice")], timeout=2)
-    assert b.presence.claim(b.member("alice")) is None
+    assert await b.presence.claim(b.member("alice")) is None
 
 
 async def test_bans_are_shared(nodes, redis_server):
@@ -193,22 +195,22 @@ async def test_bans_are_shared(nodes, redis_server):
 
 async def test_an_outage_is_told_once_each_way_and_presence_comes_back(nodes, redis_server):
     a, b = await nodes("a", 1.0), await nodes("b", 1.0)
-    assert a.presence.claim(a.member("alice")) is None
-    assert b.presence.claim(b.member("bob")) is None
+    assert await a.presence.claim(a.member("alice")) is None
+    assert await b.presence.claim(b.member("bob")) is None
     await until(lambda: a.presence.count() == 2 and b.presence.count() == 2)
     redis_server.stop()
     await until(lambda: INTERRUPTED in a.lines() and INTERRUPTED in b.lines())
     # Local chat goes on; a newcomer is checked against what was known.
     a.bus.publish(Said("still here", Origin("a", 1)))
     assert a.lines()[-1] == "still here"
-    assert a.presence.claim(a.member("Bob", 2)) is not None
-    assert a.presence.claim(a.member("dave", 3)) is None
+    assert await a.presence.claim(a.member("Bob", 2)) is not None
+    assert await a.presence.claim(a.member("dave", 3)) is None
     redis_server.start()  # empty: it kept nothing
     await until(lambda: RESTORED in a.lines() and RESTORED in b.lines(), timeout=10)
     await until(lambda: b.presence.lookup("dave") is not None)
     assert redis_server.command("GET", "netlab:test:nick:dave").strip() == "a 3 dave"
     assert redis_server.command("GET", "netlab:test:nick:bob").strip() == "b 1 bob"
-    assert b.presence.claim(b.member("alice", 9)) is not None
+    assert await b.presence.claim(b.member("alice", 9)) is not None
     for node in (a, b):
         assert node.lines().count(INTERRUPTED) == 1 and node.lines().count(RESTORED) == 1
         assert "still here" not in b.lines()  # pub/sub is at most once
@@ -243,3 +245,14 @@ async def test_a_busy_channel_does_not_get_the_subscriber_dropped(nodes, redis_s
     assert "pubsub 524288 262144 1" in redis_server.command(
         "CONFIG", "GET", "client-output-buffer-limit"
     )
+
+
+async def test_scripts_flushed_by_hand_are_loaded_again(nodes, redis_server):
+    a = await nodes("a", 1.0)
+    redis_server.command("SCRIPT", "FLUSH")
+    # NOSCRIPT: taken locally, as in an outage; the link reconnects and loads them again.
+    assert await a.presence.claim(a.member("alice")) is None
+    await until(lambda: RESTORED in a.lines(), timeout=10, what="the link coming back")
+    assert redis_server.command("GET", "netlab:test:nick:alice").strip() == "a 1 alice"
+    assert await a.presence.claim(a.member("bob", 2)) is None
+    assert redis_server.command("GET", "netlab:test:nick:bob").strip() == "a 2 bob"

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import socket
+import time
 
 import pytest
 import redis_helpers
@@ -120,6 +121,44 @@ def test_a_nickname_is_unique_across_servers_even_in_a_race(three):
         other.recv_exact(4)
         other.send_raw(b"FRANK\n")  # another case of the same nickname, on another server
         assert other.readline() == p.nick_taken("FRANK")
+
+
+def test_lines_sent_while_redis_answers_a_claim_wait_for_it_in_order(three):
+    """The claim is asynchronous: what a client sends behind its nickname (or a /nick) in
+    one packet waits for Redis's answer, then follows in order, from the new name."""
+    s1, s2, _ = three
+    with s1.connect("ivy") as ivy, ChatPeer.connect(s2.host, s2.port) as jo:
+        assert jo.recv_exact(4) == p.PROMPT
+        jo.send_raw(b"jo\nfirst\n/nick joanna\nsecond\n")
+        assert jo.expect(p.CONNECTED).startswith(f"{p.CONNECTED} 2 online")
+        assert jo.expect("known as") == p.now_known_as("joanna")
+        assert ivy.expect(p.joined("jo")) == p.joined("jo")
+        assert chat(ivy.readline(), "jo", "first")
+        assert ivy.readline() == p.renamed("jo", "joanna")
+        assert chat(ivy.readline(), "joanna", "second")
+
+
+def offer(server, nick: str) -> str:
+    """Offer ``nick`` to ``server``; its answer (then close)."""
+    with ChatPeer.connect(server.host, server.port) as peer:
+        assert peer.recv_exact(4) == p.PROMPT
+        peer.send_raw(f"{nick}\n".encode())
+        return peer.readline()
+
+
+def test_a_client_gone_before_redis_answers_gives_its_nickname_back(three):
+    s1, s2, _ = three
+    for round_ in range(5):
+        nick = f"quick{round_}"
+        with ChatPeer.connect(s1.host, s1.port) as quick:
+            assert quick.recv_exact(4) == p.PROMPT
+            quick.send_raw(f"{nick}\n".encode())
+            quick.reset()  # gone at once, most likely while the claim is in Redis
+        deadline = time.monotonic() + 5
+        # Free once s1 has seen the close and told Redis (until then: taken).
+        while (answer := offer(s2, nick)) == p.nick_taken(nick) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert answer.startswith(p.CONNECTED), answer
 
 
 def test_msg_reaches_a_user_on_another_server(three):

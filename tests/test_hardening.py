@@ -178,7 +178,7 @@ async def test_a_ban_of_another_address_bans_the_address():
     console = Console(server.loop, server.room, server.stop)
     console.send = said.append  # type: ignore[method-assign]
     far = Member("dan", Origin("elsewhere", 7), "203.0.113.5", "203.0.113.5:4000")
-    assert server.room.presence.claim(far) is None
+    assert await server.room.presence.claim(far) is None
     commands.dispatch(console, p.Command("ban", "dan"))
     assert said[0] == p.banned_address("dan", "203.0.113.5")
     assert server.room.presence.is_banned("203.0.113.5")

@@ -87,8 +87,9 @@ class RedisLink:
         # No retries inside the client: the link retries itself, and says so once.
         self.redis = aioredis.from_url(url, retry=Retry(NoBackoff(), 0), **_OPTIONS)
         self.sync = redis.Redis.from_url(url, retry=SyncRetry(NoBackoff(), 0), **_OPTIONS)
-        """For the nickname claim, which the room asks synchronously: one loopback round trip
-        that blocks the loop (about 0.1 ms), and so is ordered with every other change."""
+        """For the re-sync after an outage (``nodes.NodeWatch.reclaim``), which blocks the loop
+        on purpose so that no claim slips in between its steps; the room's claims and releases
+        go through ``writes.Writes``, without blocking."""
         self.handlers: dict[str, Handler] = {}
         self.on_connect: list[Callable[[], Awaitable[None]]] = []
         self.workers: list[Callable[[], Awaitable[None]]] = []

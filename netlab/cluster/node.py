@@ -38,6 +38,7 @@ class ClusterNode:
 
     async def close(self) -> None:
         await self.watch.close()
+        await self.presence.writes.close()
         await self.link.close()
 
     def _announce_gone(self, members: list[Member]) -> None:

@@ -37,9 +37,11 @@ class ClusteredServer(Server):
         try:
             # Its people leave first: the others hear it through the bus, as on one server.
             await super().shutdown()
+            await self.node.presence.writes.flush()  # their releases, then what they said
             await self.node.link.flush()
             await self.node.watch.close()  # then the server itself: no one left to announce
         finally:
+            await self.node.presence.writes.close()
             await self.node.link.close()
 
     def _status_document(self) -> dict:

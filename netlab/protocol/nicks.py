@@ -97,10 +97,15 @@ def skeleton(text: str) -> str:
     return unicodedata.normalize("NFD", "".join(table.get(c, c) for c in decomposed))
 
 
+@functools.lru_cache(maxsize=4096)
 def skeletons(nick: str) -> frozenset[str]:
     """What two nicknames are compared by: they are confusable when these meet. Case is
     folded before and after the skeleton, as nicknames are one without regard to case
-    (``ADMİN``, ``аdmin`` and ``AdmIn`` all meet ``admin``)."""
+    (``ADMİN``, ``аdmin`` and ``AdmIn`` all meet ``admin``).
+
+    Cached, a few thousand (about 300 bytes each): it costs about 84 µs, and one join asks it
+    three times on its server (the ban check, the replica, the claim's keys) and once on each
+    other server of a cluster; a frozenset is safe to share."""
     folded = unicodedata.normalize("NFKC", nick).casefold()
     # ``İ`` folds to ``i`` and a combining dot above: without the dot it is the ``i`` it mimics.
     dotless = unicodedata.normalize("NFD", folded).replace("\u0307", "")

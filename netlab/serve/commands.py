@@ -150,12 +150,16 @@ def cmd_nick(actor: Actor, cmd: p.Command) -> None:
         return
     new = p.normalize_nick(cmd.args)
     old = actor.nick
-    problem = actor.room.rename(actor, new)  # type: ignore[arg-type]
-    if problem:
-        actor.send(problem)
-        return
-    actor.send(p.now_known_as(new))
-    log.info("%s is now known as %s", old, new)
+
+    def answered(problem: str | None) -> None:
+        if problem:
+            actor.send(problem)
+            return
+        actor.send(p.now_known_as(new))
+        log.info("%s is now known as %s", old, new)
+
+    # Only a chat connection gets here (where=chat): it holds its next lines until the answer.
+    actor.after(actor.room.rename(actor, new), answered)  # type: ignore[attr-defined,arg-type]
 
 
 @command("login", "/login PASSWORD - operator rights", where=frozenset({"chat"}))

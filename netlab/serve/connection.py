@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from netlab import net
 from netlab import protocol as p
@@ -26,6 +26,7 @@ from netlab.serve.ratelimit import RateLimit
 from netlab.serve.room import Room
 
 log = logging.getLogger("netlab.serve")
+T = TypeVar("T")
 
 
 @dataclass
@@ -94,6 +95,8 @@ class Connection(asyncio.Protocol):
         )
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for = 0.0
+        self._held: list[ss.ServerEvent] | None = None
+        """The events that came while an answer was awaited (``after``), or None."""
 
     @property
     def framing(self) -> p.Framing:
@@ -155,10 +158,30 @@ class Connection(asyncio.Protocol):
         self._guarded(lambda: self.session.tick(now))
 
     def _handle(self, events: list[ss.ServerEvent]) -> None:
-        for event in events:
+        for at, event in enumerate(events):
             if self.closing:
                 return
+            if self._held is not None:  # an answer is awaited: what follows waits with it
+                self._held.extend(events[at:])
+                return
             ON_EVENT[type(event)](self, event)
+
+    def after(self, answer: asyncio.Future[T], step: Callable[[T], None]) -> None:
+        """``step(answer's result)``: at once when the answer is known, else once it comes
+        (a cluster's nickname claim, from Redis), with this client's later events held back
+        until then, so they keep their order (a line after ``/nick`` is said by the new nick)."""
+        if answer.done():
+            step(answer.result())
+            return
+        self._held = []
+
+        def resume() -> list[ss.ServerEvent]:
+            held, self._held = self._held or [], None
+            if not answer.cancelled():  # (cancelled: the server is shutting down)
+                step(answer.result())
+            return held
+
+        answer.add_done_callback(lambda _: self._guarded(resume))
 
     # -- what the command table and the room ask of a connection --
 
@@ -228,17 +251,27 @@ class Connection(asyncio.Protocol):
 
 
 def _nick_offered(conn: Connection, event: ss.NickOffered) -> None:
-    conn.state.handshaking.discard(conn)
-    problem = p.nick_problem(event.nick) or conn.room.claim(conn, event.nick)
+    problem = p.nick_problem(event.nick)
     if problem:
-        log.info("rejected nickname %r from %s: %s", event.nick, conn.address, problem)
+        _nick_answered(conn, event.nick, problem)
+    else:
+        answer = conn.room.claim(conn, event.nick)
+        conn.after(answer, lambda problem: _nick_answered(conn, event.nick, problem))
+
+
+def _nick_answered(conn: Connection, nick: str, problem: str | None) -> None:
+    if conn.closing:
+        return  # gone while Redis answered (the room gave back a nickname it won)
+    conn.state.handshaking.discard(conn)
+    if problem:
+        log.info("rejected nickname %r from %s: %s", nick, conn.address, problem)
         conn.refuse(problem)
         return
-    conn.nick = event.nick
+    conn.nick = nick
     conn.registered = True
     conn.connected_at = time.monotonic()
     conn.room.join(conn)
-    log.info("%s joined from %s (%s client)", conn.nick, conn.address, conn.framing)
+    log.info("%s joined from %s (%s client)", nick, conn.address, conn.framing)
 
 
 def _message(conn: Connection, event: ss.Message) -> None:

@@ -2,17 +2,20 @@
 
 ``Presence`` is the seam a chat shared by several servers goes through (issue 14: a Redis
 implementation replaces ``LocalPresence``): the nickname claim is atomic there, so of two
-servers offering one nickname at once exactly one wins. Everything the room needs to know
+servers offering one nickname at once exactly one wins, and asynchronous (a ``Future``), so
+a server never blocks its loop on a round trip to Redis. Everything the room needs to know
 about people it does not serve itself is asked here: a nickname's server and connection, the
 count, the list for ``/who`` and the welcome, and the banned addresses.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from netlab.net import unmapped
 from netlab.protocol import nick_key, skeletons
@@ -24,6 +27,40 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(unmapped(host).partition("%")[0]).is_loopback
     except ValueError:
         return False
+
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def settled(value: T) -> asyncio.Future[T]:
+    """A future already done with ``value``: an answer known at once, in the shape of one
+    that takes a round trip."""
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
+
+
+def then(future: asyncio.Future[T], step: Callable[[T], U]) -> asyncio.Future[U]:
+    """The future of ``step(future's result)``; ``step`` runs at once when ``future`` is done
+    already, so an answer known at once stays one (no tick of the loop goes by)."""
+    if future.done():
+        return settled(step(future.result()))
+    after = asyncio.get_running_loop().create_future()
+
+    def done(source: asyncio.Future[T]) -> None:
+        if after.cancelled():
+            return
+        if source.cancelled():
+            after.cancel()
+            return
+        try:
+            after.set_result(step(source.result()))
+        except BaseException as error:  # handed on to whoever waits for ``after``
+            after.set_exception(error)
+
+    future.add_done_callback(done)
+    return after
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +87,12 @@ BanKind = Literal["nick", "address"]
 
 
 class Presence(Protocol):
-    def claim(self, member: Member) -> Member | None:
-        """Take ``member.nick`` for ``member.origin``, atomically; None when taken, else who
-        holds it or a look-alike of it (the same without regard to case, or the same
-        confusable skeleton). Claiming one's own nickname again (another case of it, a
-        look-alike of it) succeeds and renames."""
+    def claim(self, member: Member) -> asyncio.Future[Member | None]:
+        """Take ``member.nick`` for ``member.origin``, atomically; the answer is None when
+        taken, else who holds it or a look-alike of it (the same without regard to case, or
+        the same confusable skeleton). Claiming one's own nickname again (another case of
+        it, a look-alike of it) succeeds and renames. The nickname is held against every
+        other claim of this server from the call on; the answer may come at once (done)."""
 
     def release(self, nick: str, origin: Origin) -> None:
         """Give ``nick`` up, if ``origin`` holds it."""
@@ -87,7 +125,11 @@ class LocalPresence:
         self._skeletons: dict[str, str] = {}  # confusable skeleton -> nick key
         self._bans: dict[tuple[BanKind, str], frozenset[str]] = {}  # -> skeletons (nicks)
 
-    def claim(self, member: Member) -> Member | None:
+    def claim(self, member: Member) -> asyncio.Future[Member | None]:
+        return settled(self.take(member))
+
+    def take(self, member: Member) -> Member | None:
+        """``claim``, answered at once: for this process's own bookkeeping (and replicas)."""
         key = nick_key(member.nick)
         marks = skeletons(member.nick)
         for held_key in {key, *(self._skeletons.get(m) for m in marks)}:

@@ -13,7 +13,7 @@ from netlab.serve.bus import Act, Bus, BusEvent, Said, Told
 from netlab.serve.config import ServerConfig
 from netlab.serve.notices import NoticeBatch
 from netlab.serve.outbox import Outbox
-from netlab.serve.presence import Member, Origin, Presence
+from netlab.serve.presence import Member, Origin, Presence, settled, then
 from netlab.serve.ratelimit import LoginThrottle
 
 log = logging.getLogger("netlab.serve")
@@ -29,6 +29,7 @@ class Local(Protocol):
     local: str
     transport: asyncio.Transport | None
     muted: bool
+    closing: bool
 
     def send(self, line: str) -> None: ...
 
@@ -77,16 +78,25 @@ class Room:
 
     # -- membership --
 
-    def claim(self, client: Local, nick: str) -> str | None:
-        """Take ``nick`` for ``client`` in the whole chat; None once taken, else why not."""
+    def claim(self, client: Local, nick: str) -> asyncio.Future[str | None]:
+        """Take ``nick`` for ``client`` in the whole chat: the answer is None once taken, else
+        why not. Done at once on one server; a cluster's answer takes a round trip to Redis,
+        which the loop does not wait for. Should ``client`` close meanwhile, a nickname it
+        won goes back at once."""
         if self.presence.is_banned_nick(nick):
-            return p.BANNED
-        holder = self.presence.claim(Member(nick, self.origin(client), client.host, client.address))
-        if holder is None:
-            return None
-        if p.nick_key(holder.nick) == p.nick_key(nick):
-            return p.nick_taken(nick)
-        return p.nick_looks_like(nick, holder.nick)
+            return settled(p.BANNED)
+        member = Member(nick, self.origin(client), client.host, client.address)
+
+        def answer(holder: Member | None) -> str | None:
+            if holder is None:
+                if client.closing:
+                    self.presence.release(nick, member.origin)
+                return None
+            if p.nick_key(holder.nick) == p.nick_key(nick):
+                return p.nick_taken(nick)
+            return p.nick_looks_like(nick, holder.nick)
+
+        return then(self.presence.claim(member), answer)
 
     def join(self, client: Local) -> None:
         mine = self.origin(client)
@@ -111,18 +121,24 @@ class Room:
             self.bus.publish(Said(notice_text))
         self.on_change()
 
-    def rename(self, client: Local, new: str) -> str | None:
-        """Why ``client`` cannot be called ``new``, or None once it is."""
-        problem = p.nick_problem(new) or self.claim(client, new)
+    def rename(self, client: Local, new: str) -> asyncio.Future[str | None]:
+        """The answer: why ``client`` cannot be called ``new``, or None once it is."""
+        problem = p.nick_problem(new)
         if problem:
-            return problem
-        old = client.nick
-        if p.nick_key(old) != p.nick_key(new):
-            self.presence.release(old, self.origin(client))
-        client.nick = new
-        self.say(client, p.renamed(old, new))
-        self.on_change()
-        return None
+            return settled(problem)
+
+        def renamed(problem: str | None) -> str | None:
+            if problem or client.closing:
+                return problem  # (a nickname won by one who left is back already)
+            old = client.nick
+            if p.nick_key(old) != p.nick_key(new):
+                self.presence.release(old, self.origin(client))
+            client.nick = new
+            self.say(client, p.renamed(old, new))
+            self.on_change()
+            return None
+
+        return then(self.claim(client, new), renamed)
 
     def find(self, nick: str) -> Member | None:
         return self.presence.lookup(nick)
