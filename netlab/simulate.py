@@ -140,6 +140,12 @@ def simulate(config: SimulateConfig) -> int:
     except ScenarioError as error:
         errors.print(str(error))
         return EXIT_INVALID
+    if config.html is not None:
+        from netlab import html
+
+        if problem := html.unwritable(config.html):
+            errors.print(f"netlab simulate: --html: {problem}")
+            return EXIT_INVALID
     statuses, documents = [], []
     for file in files:
         naming = file.stem if len(files) > 1 else None

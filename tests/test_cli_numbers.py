@@ -27,3 +27,30 @@ def test_a_number_that_is_not_finite_is_refused_in_one_line(args):
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.strip(), "says why"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["simulate", "demo", "--html", "/nonexistent/netlab/report.html"],
+        ["check", "--html", "/nonexistent/netlab/report.html", "--", "true"],
+        ["bench", "--html", "/nonexistent/netlab/report.html"],
+    ],
+)
+def test_an_html_path_that_cannot_be_written_is_refused_before_the_run(args):
+    done = subprocess.run([*NETLAB, *args], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--html: cannot write" in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""  # nothing ran
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["bench", "--compare", "netlab", "--target", "127.0.0.1:1"], "not with --target"),
+        (["bench", "--rounds", "3"], "--rounds goes with --compare"),
+    ],
+)
+def test_bench_options_that_would_do_nothing_are_refused(args, says):
+    done = subprocess.run([*NETLAB, *args], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and says in done.stderr, done.stderr

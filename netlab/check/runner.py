@@ -74,6 +74,11 @@ class CheckConfig:
             raise UsageError("--timeout must be a finite number of seconds, more than 0")
         if self.limit_probe < 1:
             raise UsageError("--limit-probe must be at least 1")
+        if self.html:
+            from netlab import html
+
+            if problem := html.unwritable(self.html):
+                raise UsageError(f"--html: {problem}")
         if self.list_cases:
             return
         if self.target and (self.command or self.client or self.each):

@@ -152,6 +152,23 @@ class Page:
         )
 
 
+def unwritable(path: str | Path) -> str | None:
+    """Why no report can be written to ``path``, asked before a run so that a long run is
+    not lost to a typo; None when it can be (a file made only to ask is removed again)."""
+    target = Path(path)
+    if target.is_dir():
+        return f"cannot write {path}: it is a directory"
+    existed = target.exists()
+    try:
+        with open(target, "a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        return f"cannot write {path}: {error.strerror or error}"
+    if not existed:
+        target.unlink(missing_ok=True)
+    return None
+
+
 def write(path: str | Path, text: str) -> None:
     """Write a report; OSError is the caller's to turn into a one-line message."""
     Path(path).write_text(text, encoding="utf-8")

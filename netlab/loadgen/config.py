@@ -83,6 +83,15 @@ class BenchConfig:
                 return str(error)
         if self.servers > 1 and (self.target is not None or self.compare is not None):
             return "--servers starts a cluster of its own: not with --target or --compare"
+        if self.compare is not None and self.target is not None:
+            return "--compare starts each server itself on a free port: not with --target"
+        if self.compare is None and self.rounds != 5:
+            return "--rounds goes with --compare (rounds of each server, side by side)"
+        if self.html:
+            from netlab import html
+
+            if problem := html.unwritable(self.html):
+                return f"--html: {problem}"
         return None
 
     def address(self) -> tuple[str, int]:
