@@ -282,3 +282,12 @@ def test_fewer_clients_than_the_default_senders_is_not_an_error():
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["senders"] == 3 and result["delivered"] == result["expected"] == 3 * 5 * 3
+
+
+def test_a_join_refused_by_a_server_of_another_protocol_names_the_others():
+    from netlab.loadgen.join import stalled
+
+    line = stalled(0, 5, 0.01, Exception("b9bd5-0"), "netlab")
+    assert line.startswith("0 of 5 joined in 0.0 s") and "(it said: b9bd5-0)" in line
+    assert "try --protocol handout or --protocol lines" in line
+    assert "try" not in stalled(3, 5, 10.0, Exception("full"), "netlab")  # some got in

@@ -21,11 +21,19 @@ LINES_QUIET = 0.5
 SYNC_LINE = SYNC + b"\n"
 
 
-def stalled(joined: int, clients: int, seconds: float, said: BaseException | None) -> str:
-    """The one line for a join that stopped: ``12 of 200 joined in 10 s: ...``."""
+def stalled(
+    joined: int, clients: int, seconds: float, said: BaseException | None, protocol: str = ""
+) -> str:
+    """The one line for a join that stopped: ``12 of 200 joined in 10 s: ...``; when nobody
+    got in though the server answered, the other protocols are named as the likely cause."""
     took = f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.1f}"
     line = f"{joined} of {clients} joined in {took} s: the server may be full or not answering"
-    return line + (f" (it said: {said})" if said is not None and str(said) else "")
+    if said is not None and str(said):
+        line += f" (it said: {said})"
+        if joined == 0 and protocol:
+            others = " or ".join(f"--protocol {d.value}" for d in Dialect if d.value != protocol)
+            line += f"; if it speaks another protocol, try {others}"
+    return line
 
 
 async def join_all(
@@ -113,4 +121,4 @@ def check_joined(
     first = errors[0] if errors else None
     if isinstance(first, OSError) and joined == 0:
         raise BenchError(f"cannot connect to {where}: {first.strerror or first}")
-    raise BenchError(stalled(joined, config.clients, seconds, first))
+    raise BenchError(stalled(joined, config.clients, seconds, first, config.protocol))
