@@ -229,3 +229,15 @@ def test_ctrl_c_shows_the_finished_cases_and_leaves_no_server_behind() -> None:
     assert re.search(r"chat\.broadcast\s+pass", out)
     assert len(seen) >= 3 and running
     assert not any(psutil.pid_exists(p.pid) for p in running)  # stopped before check exited
+
+
+def test_a_limit_probe_cut_by_the_case_timeout_is_a_warn_not_silence() -> None:
+    """netlab serve under the handout's framing waits 0.3 s for each bare nickname: within a
+    short --timeout the probe runs out of time before any limit, which is not a refusal."""
+    from helpers import NETLAB as RUN_NETLAB
+
+    serve = [*RUN_NETLAB, "serve", "--host", "{host}", "--port", "{port}", "--no-console"]
+    run = netlab_check("--cases", "limit.refusal", "--timeout", "4", "--", *serve)
+    assert run.status == 0, run.out + run.err
+    assert re.search(r"limit\.refusal\s+warn", run.out)
+    assert "within the case's --timeout" in run.out

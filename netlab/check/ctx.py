@@ -39,6 +39,7 @@ class Ctx:
         self.log = wire.WireLog()
         self.peers: list[wire.Peer] = []
         self.deadline = time.monotonic() + options.timeout
+        self.out_of_time = False  # a probe stopped for the deadline, not for an answer
         self.step_no = 0
         self.step_label = "start"
         self.suffix = suffix  # keeps nicknames apart across cases when the server is shared
