@@ -341,3 +341,34 @@ def test_explain_names_a_close_wait_as_a_possible_leak(chat4: Chat) -> None:
     assert "bytes arrived" not in server_end
     (client_end,) = [line for line in lines if line.startswith(f"{address} -> ")]
     assert "FIN_WAIT2: this side has closed" in client_end
+
+
+def test_watch_into_a_pipe_writes_each_frame_whole_as_it_is_taken(server):
+    """A pipe gets every column (no terminal to fit) and each frame at once, so that
+    `tail -f` follows it; Ctrl-C ends it with status 0."""
+    import signal
+    import subprocess
+
+    from helpers import NETLAB
+
+    watch = subprocess.Popen(
+        [*NETLAB, "sockets", "--watch", "--interval", "0.2", "--port", str(server.port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        frames = 0
+        header = ""
+        while frames < 2:  # two frames arrive while the watch still runs
+            line = watch.stdout.readline()
+            assert line, watch.stderr.read()
+            frames += line.startswith("netlab sockets")
+            header = line if "Proto" in line else header
+        watch.send_signal(signal.SIGINT)
+        _, err = watch.communicate(timeout=10)
+    finally:
+        watch.kill()
+    assert watch.returncode == 0 and "Traceback" not in err
+    for title in ("Proto", "Recv-Q", "Send-Q", "PID", "Program", "Side", "Nick", "State"):
+        assert title in header

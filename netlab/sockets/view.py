@@ -126,6 +126,8 @@ def watch(config: SocketsConfig, take: Callable[[], list[Row]]) -> int:
 
     shown: dict[tuple, Row] | None = None  # None: the first frame, nothing is new
     console = Console()
+    if not console.is_terminal:
+        return _watch_piped(config, take)
     try:
         with Live(console=console, auto_refresh=False) as live:
             while True:
@@ -136,6 +138,21 @@ def watch(config: SocketsConfig, take: Callable[[], list[Row]]) -> int:
                 time.sleep(config.interval)
     except KeyboardInterrupt:
         pass  # the usual way to leave; the last frame stays on screen
+    return 0
+
+
+def _watch_piped(config: SocketsConfig, take: Callable[[], list[Row]]) -> int:
+    """--watch into a pipe or a file: each frame whole (every column, nothing redrawn in
+    place), written as it is taken, so that ``tail -f`` follows it."""
+    shown: dict[tuple, Row] | None = None
+    try:
+        while True:
+            rows = take()
+            print(frame(rows, shown, config, None).plain, flush=True)
+            shown = {_identity(row): row for row in rows}
+            time.sleep(config.interval)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
