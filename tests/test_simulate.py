@@ -52,7 +52,9 @@ def test_demo_end_to_end(tmp_path):
     assert [round(s["at_s"]) for s in document["sockets"]] == [5, 17]
     listening = [row for row in document["sockets"][0]["rows"] if row["state"] == "LISTEN"]
     assert len(listening) == 1
-    assert "alice > Hello everyone! 👋" in transcript.read_text(encoding="utf-8")
+    said = transcript.read_text(encoding="utf-8")
+    assert "alice > Hello everyone! 👋" in said
+    assert "alice > /login ********" in said and "/login secret" not in said  # no password
     timeline = document["timeline"]  # the run over time, for the HTML report (issue 15)
     assert sum(second["delivered"] for second in timeline["seconds"]) == totals["delivered"]
     assert {"join", "leave", "drop", "kick", "refused"} <= {e["kind"] for e in timeline["events"]}

@@ -200,6 +200,9 @@ class Bot:
             raise ConnectionError("not connected")
         link.transport.write(data)
         self.last_write = self.sim.now()
+        command = p.parse_command(shown)
+        if command is not None and command.name == "login":
+            shown = "/login ********"  # a transcript is a file others read: no password in it
         self.sim.record(self.last_write, self.nick, ">", shown)
 
     async def connect(self) -> bool:
