@@ -273,13 +273,16 @@ def test_notices():
     ],
 )
 def test_client_handshake(data, result, rest, bytewise):
-    handshake = p.ClientHandshake()
+    """The client's reading of the server's first word, through ``ClientSession`` (the one
+    home of it): the prompt, or a refusal whole."""
+    session = p.ClientSession("alice")
     chunks = [data[i : i + 1] for i in range(len(data))] if bytewise else [data]
-    results = [handshake.feed(chunk) for chunk in chunks]
-    first = next(r for r in results if r is not None)
-    assert first == result
-    if result == "refused":
-        assert handshake.rest.decode() in data.decode()
+    events = [event for chunk in chunks for event in session.receive_data(chunk)]
+    first = events[0]
+    if result == "prompt":
+        assert first == p.Prompted(b"alice\n") and session.phase == "joining"
+    else:
+        assert first == p.Refused(data.decode().strip()) and session.phase == "refused"
 
 
 HANDOUT_STREAMS = [

@@ -1,13 +1,12 @@
-"""The handshakes, with no I/O: the server's reading of a nickname, the client's of a prompt."""
+"""The server's reading of a nickname, with no I/O (``ServerSession`` drives it; the client's
+side of the handshake is ``ClientSession``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from netlab.protocol.framing import Framing, decode
 from netlab.protocol.nicks import normalize_nick
-from netlab.protocol.texts import PROMPT
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,27 +49,3 @@ class Handshake:
 
     def settle(self) -> Nickname:
         return Nickname(normalize_nick(decode(self._buffer)), "handout")
-
-
-class ClientHandshake:
-    """The client's side: is the server's first word the ``NICK`` prompt or a refusal?
-
-    ``feed`` returns ``"prompt"`` once the 4-byte prompt has arrived (any bytes after it are
-    kept in ``rest``), ``"refused"`` when the server spoke something else first (a full server,
-    a ban: the text is in ``rest``), and None while it cannot tell yet.
-    """
-
-    def __init__(self) -> None:
-        self.rest = b""
-        self._buffer = b""
-
-    def feed(self, data: bytes) -> Literal["prompt", "refused"] | None:
-        self._buffer += data
-        head = self._buffer[: len(PROMPT)]
-        if head == PROMPT:
-            self.rest = self._buffer[len(PROMPT) :]
-            return "prompt"
-        if PROMPT.startswith(head):
-            return None
-        self.rest = self._buffer
-        return "refused"
