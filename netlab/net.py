@@ -45,15 +45,6 @@ def unmapped(host: str) -> str:
     return host[7:] if host.startswith("::ffff:") and "." in host else host
 
 
-def peer_of(sock: Any) -> str:
-    """The formatted remote address of a socket or transport, ``-`` when it has none."""
-    with contextlib.suppress(OSError, TypeError, ValueError, AttributeError):
-        name = sock.getpeername() if hasattr(sock, "getpeername") else None
-        name = name or sock.get_extra_info("peername")
-        return format_address(unmapped(name[0]), name[1])
-    return "-"
-
-
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free on ``host`` right now (the kernel's pick), for a child told where to listen."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
