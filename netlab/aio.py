@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+import sys
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -17,6 +18,18 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(main)
     return uvloop.run(main)
+
+
+async def within(awaitable: Awaitable[T], seconds: float | None) -> T:
+    """``await awaitable``, raising TimeoutError after ``seconds`` (None: no limit).
+
+    Not ``asyncio.wait_for``: on Python 3.11 it returns the result when the awaited thing
+    completes just as the task is cancelled, swallowing the cancel, so a Ctrl-C that lands as a
+    bot's welcome arrives was lost and the run went on. ``asyncio.timeout`` keeps the cancel."""
+    if sys.version_info < (3, 11):  # no asyncio.timeout there: wait_for, race and all
+        return await asyncio.wait_for(awaitable, seconds)
+    async with asyncio.timeout(seconds):
+        return await awaitable
 
 
 def raise_file_limit(wanted: int) -> int | None:

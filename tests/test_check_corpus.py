@@ -31,7 +31,9 @@ SERVERS = {
         "security.impersonation": "pass",
         "shutdown.signal": "pass",
     },
-    "server_reset_kills": {"leave.reset-burst": "fail", "leave.abrupt": "pass"},
+    # Not leave.abrupt: whether one reset kills this server is a race (does its reader see
+    # the RST before the next broadcast?), so that case catches it in some runs only.
+    "server_reset_kills": {"leave.reset-burst": "fail", "chat.broadcast": "pass"},
     "server_busy_full": {"limit.busy-loop": "fail", "limit.refusal": "fail"},
     "server_silent_full": {"limit.refusal": "fail", "limit.busy-loop": "pass"},
     "server_no_close": {"leave.close-wait": "fail", "leave.idle-cpu": "fail"},

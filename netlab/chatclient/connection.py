@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from netlab import net
+from netlab import aio, net
 from netlab import protocol as p
 
 log = logging.getLogger("netlab.client")
@@ -95,7 +95,7 @@ class Connection:
     async def read(self, timeout: float | None = None) -> bytes:
         """One receive; raises ServerGone on an error (end of stream is ``b""``)."""
         try:
-            data = await asyncio.wait_for(self.reader.read(65536), timeout)
+            data = await aio.within(self.reader.read(65536), timeout)
         except asyncio.TimeoutError:
             raise  # an OSError too, but only the caller's quiet spell: not a lost connection
         except ConnectionResetError as exc:
@@ -162,7 +162,7 @@ class Connection:
         deadline = time.monotonic() + timeout
         with contextlib.suppress(asyncio.TimeoutError):
             while (remaining := deadline - time.monotonic()) > 0:
-                await show(await asyncio.wait_for(self.receive(), remaining))
+                await show(await aio.within(self.receive(), remaining))
         return self._eof
 
     def reset(self) -> None:
@@ -187,7 +187,7 @@ async def open_connection(config: ChatConfig) -> Connection:
     for family, _, _, _, address in addresses:
         log.debug("connecting to %s (family %s)", address, family)
         try:
-            reader, writer = await asyncio.wait_for(
+            reader, writer = await aio.within(
                 asyncio.open_connection(address[0], address[1], family=family),
                 CONNECT_TIMEOUT,
             )
@@ -223,7 +223,7 @@ async def join(config: ChatConfig, nick: str) -> tuple[Connection, list[str]]:
     conn = await open_connection(config)
     conn.nick = nick
     try:
-        welcome = await asyncio.wait_for(_handshake(conn), HANDSHAKE_TIMEOUT)
+        welcome = await aio.within(_handshake(conn), HANDSHAKE_TIMEOUT)
     except asyncio.TimeoutError:
         conn.reset()
         raise ChatError(

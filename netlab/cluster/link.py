@@ -30,6 +30,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry as SyncRetry
 
+from netlab import aio
 from netlab.cluster import redact
 
 log = logging.getLogger("netlab.serve")
@@ -118,7 +119,7 @@ class RedisLink:
         """Connect in the background; wait up to ``wait`` seconds for the first connection."""
         self._task = asyncio.create_task(self._supervise())
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.up.wait(), wait)
+            await aio.within(self.up.wait(), wait)
 
     async def close(self) -> None:
         if self._task is not None:

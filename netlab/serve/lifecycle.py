@@ -142,7 +142,7 @@ class Server:
             unsubscribe(self.id)
         if self._server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
+                await aio.within(self._server.wait_closed(), 2)
         self.status.close()
         if self.console is not None:
             await self.console.close()

@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from netlab import net
+from netlab import aio, net
 from netlab import protocol as p
 from netlab.sim.results import BotResult
 
@@ -110,7 +110,7 @@ class Lines:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiter = (match, future)
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await aio.within(future, timeout)
         except asyncio.TimeoutError:
             return None
         finally:
@@ -215,7 +215,7 @@ class Bot:
         self._joined = sim.loop.create_future()
         self._closed = sim.loop.create_future()
         try:
-            _, link = await asyncio.wait_for(
+            _, link = await aio.within(
                 sim.loop.create_connection(lambda: BotLink(self), *self.address),
                 CONNECT_TIMEOUT_S,
             )
@@ -231,7 +231,7 @@ class Bot:
             if self.link is link:
                 self.registered(sim.now())
         try:
-            joined = await asyncio.wait_for(asyncio.shield(self._joined), JOIN_TIMEOUT_S)
+            joined = await aio.within(asyncio.shield(self._joined), JOIN_TIMEOUT_S)
         except asyncio.TimeoutError:
             joined = False
             self._refusal = self._refusal or f"no welcome within {JOIN_TIMEOUT_S:g}s"
@@ -247,7 +247,7 @@ class Bot:
     async def wait_closed(self, timeout: float) -> None:
         if self._closed is not None:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._closed), timeout)
+                await aio.within(asyncio.shield(self._closed), timeout)
 
     def close_now(self) -> None:
         if self.link is not None:

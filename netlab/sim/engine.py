@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TextIO
 
-from netlab import net, procstat
+from netlab import aio, net, procstat
 from netlab.scenario import Bot as BotSpec
 from netlab.scenario import Scenario
 from netlab.sim import steps, timeline
@@ -122,7 +122,7 @@ class Simulation:
             duration = self.scenario.duration
             limit = None if duration is None else max(0.0, self.due(duration) - self.now())
             try:
-                await asyncio.wait_for(asyncio.shield(everything), limit)
+                await aio.within(asyncio.shield(everything), limit)
             except asyncio.TimeoutError:
                 cut = True
             if not cut:
