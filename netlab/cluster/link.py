@@ -142,6 +142,10 @@ class RedisLink:
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
+                if self._down_since is not None:
+                    # None of the pool's connections from before the outage is used again:
+                    # one whose Redis went away can fail the first command after the return.
+                    await self.redis.connection_pool.disconnect()
                 await self.redis.ping()
                 await pubsub.subscribe(self.keys.channel)
                 for hook in self.on_connect:
