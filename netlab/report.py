@@ -215,10 +215,12 @@ def summary(
     blocks.append(("bold", head))
     rows = bot_rows(result)
     rows.append(totals_row(result))
-    table = tables.render(rows, TERMINAL_COLUMNS)
+    table = tables.render(rows, TERMINAL_COLUMNS, wrap={"outcome"})
     lines = table.split("\n")
-    # A rule above the totals row, as under a column of figures.
-    lines.insert(len(lines) - 1, lines[1])
+    # A rule above the totals row, as under a column of figures. The row starts on the last
+    # line with a name in the first column: a wrapped outcome goes on under a blank name.
+    totals_at = max(i for i, line in enumerate(lines) if not line.startswith(" "))
+    lines.insert(totals_at, lines[1])
     blocks.append(("", "\n".join(lines)))
     if len(result.bots) > PER_BOT_ROWS:
         blocks.append(("dim", "(a row per group; every bot is in the --report file)"))
@@ -232,6 +234,7 @@ def summary(
             for v in verdicts
         ],
         {"result": "Result", "name": "Expectation", "detail": "Measured"},
+        wrap={"name", "detail"},
     )
     blocks.append(("", table))
     errors = result.errors()

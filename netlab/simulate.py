@@ -109,7 +109,7 @@ def list_builtins() -> int:
                 "shows": " ".join(scenario.description.split()) or "-",
             }
         )
-    console.say(console.stdout(), tables.render(rows, LIST_COLUMNS))
+    console.say(console.stdout(), tables.render(rows, LIST_COLUMNS, wrap={"shows"}))
     return EXIT_PASSED
 
 

@@ -66,6 +66,21 @@ def test_each_document_has_one_entry_per_file() -> None:
     }
 
 
+def test_the_tables_fit_the_terminal_and_keep_every_word(monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    observed = "alice got her own message back: '[2026-12-02 00:34:40] alice: m00002x' twice"
+    long = Result("chat.no-echo", "chat", Outcome.WARN, "no copy", observed, None, 0.47)
+    text = report.render("python x.py", [Submission("", "handout", [long])], "table", False)
+    lines = text.split("\n\nWARN")[0].splitlines()  # the table; the notes below are prose
+    assert len(lines) > 5 and max(len(line) for line in lines) <= 80
+    assert f"chat.no-echo warn 0.47 {observed}" in " ".join(text.split())
+    folder = "students/" + "a-very-long-folder-name-" * 4
+    subs = [Submission(f"{folder}/server.py", "handout", [long])]
+    text = report.render("python {file}", subs, "table", each=True)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert f"{folder}/server.py" in "".join(text.replace("warn", "").split())
+
+
 def test_the_wire_log_is_bounded() -> None:
     log = WireLog()
     for _ in range(MAX_LOG_ENTRIES + 10):

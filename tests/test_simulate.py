@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,10 @@ import time
 import psutil
 import pytest
 from helpers import NETLAB, ROOT, free_port
+
+from netlab import tables
+from netlab.scenario import load
+from netlab.sim.loading import builtins
 
 SCENARIOS = ROOT / "scenarios"
 REPORT_KEYS = {"scenario", "passed", "duration_s", "totals", "bots", "expectations", "sockets"}
@@ -36,8 +41,9 @@ def test_demo_end_to_end(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert "PASSED demo: all 4 expectations held" in done.stdout
-    assert "kicked by alice" in done.stdout
-    assert "refused as expected" in done.stdout
+    said = " ".join(done.stdout.split())  # the outcomes may wrap in the table
+    assert "0 kicked by alice" in said
+    assert "0 refused as expected, then stayed to the end" in said
     assert done.stdout.count("Sockets of the chat port at") == 2
     document = json.loads(report.read_text(encoding="utf-8"))
     assert set(document) >= REPORT_KEYS
@@ -285,9 +291,8 @@ def test_with_a_target_the_options_that_cannot_apply_are_said_up_front(server_fa
     assert done.returncode == 1, done.stdout + done.stderr
     assert "zoe: join: expected to be refused, but was connected" in done.stdout
     assert "already taken" not in done.stdout  # no cascade from her own first connection
-    assert "errors <= 0            zoe: join: expected to be refused, but was connected" in (
-        done.stdout
-    )
+    said = " ".join(done.stdout.split())  # the Measured text may wrap in the table
+    assert "FAIL errors <= 0 zoe: join: expected to be refused, but was connected" in said
 
 
 def netlab_in(cwd, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -302,15 +307,23 @@ def netlab_in(cwd, *args: str, env: dict | None = None) -> subprocess.CompletedP
     )
 
 
-def test_list_shows_the_built_in_scenarios(tmp_path):
-    done = netlab_in(tmp_path, "simulate", "--list")
+@pytest.mark.parametrize("columns", [80, 400])
+def test_list_shows_the_built_in_scenarios_and_fits_the_terminal(tmp_path, columns):
+    env = {**os.environ, "COLUMNS": str(columns)}
+    done = netlab_in(tmp_path, "simulate", "--list", env=env)
     assert done.returncode == 0, done.stderr
-    header, rule, *rows = done.stdout.splitlines()
+    header, rule, *lines = done.stdout.splitlines()
     assert header.split() == ["Name", "Bots", "Duration", "What", "it", "shows"]
     assert set(rule) <= {"-", " "}
+    rows = [line for line in lines if not line.startswith(" ")]  # not a wrapped description
     found = {row.split()[0]: row.split()[1] for row in rows}
     assert found == {"cluster": "10", "crowd": "300", "demo": "7", "handout": "4"}
-    assert "a spammer gets kicked by the operator" in done.stdout
+    assert max(map(tables.cell_width, done.stdout.splitlines())) <= columns
+    assert (len(lines) > len(rows)) is (columns == 80)  # wrapped only where it must
+    said = " ".join(done.stdout.split())
+    for file in builtins():  # every description whole, its wrapped lines joined back
+        description = " ".join(load(file).description.split())
+        assert description in said, file.stem
 
 
 @pytest.mark.timeout(60)

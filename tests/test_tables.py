@@ -103,3 +103,98 @@ def test_compact_table_has_one_space_between_columns_and_no_title_padding() -> N
     wide = tables.render(ROWS, HEADERS).splitlines()[0]
     assert len(wide) > len(header)
     assert tables.cell_width("小明") == 4 and tables.cell_width("alice") == 5
+
+
+DESCRIPTION = (
+    "Five people chat in several languages (Привет, 世界 👋), a spammer gets kicked by the"
+    " operator, a late arrival finds the server full and gets in once there is room; one"
+    " leaves with /exit, one loses the look-alike connection: chat.no-echo and leave.abrupt"
+)
+WIDE = [
+    {"name": "demo_with_a_long_name", "bots": 7, "shows": DESCRIPTION},
+    {"name": "crowd", "bots": 300, "shows": "300 guests join within 3 s."},
+]
+WIDE_HEADERS = {"name": "Name", "bots": "Bots", "shows": "What it shows"}
+
+
+def _column(text: str, index: int) -> list[str]:
+    """Column ``index`` of a table in format ``table``, a row's wrapped lines joined back."""
+    lines = text.splitlines()
+    start = 0
+    spans = []
+    for run in lines[1].split(" "):  # the dashed rule gives each column's span
+        if run:
+            spans.append((start, start + len(run)))
+            start += len(run)
+        start += 1
+    begin, end = spans[index]
+    cells: list[str] = []
+    for line in lines[2:]:
+        cell = line[begin:end].strip()
+        if line[: spans[0][1]].strip():  # a row starts where the first column has a value
+            cells.append(cell)
+        elif cell:
+            cells[-1] += " " + cell
+    return cells
+
+
+def test_a_wide_table_wraps_its_free_text_to_the_terminal(monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    text = tables.render(WIDE, WIDE_HEADERS, wrap={"shows"})
+    lines = text.splitlines()
+    assert len(lines) > 4  # the description wrapped
+    assert max(tables.cell_width(line) for line in lines) <= 80
+    assert max(tables.cell_width(line) for line in lines) > 70  # and used the room it had
+    assert _column(text, 2) == [DESCRIPTION, "300 guests join within 3 s."]
+    assert _column(text, 0) == ["demo_with_a_long_name", "crowd"]  # names never wrap
+    assert lines[2].split()[:2] == ["demo_with_a_long_name", "7"]
+
+
+def test_a_free_text_column_between_others_wraps_and_they_stay_whole() -> None:
+    headers = {"name": "Name", "shows": "What it shows", "bots": "Bots"}
+    text = tables.render(WIDE, headers, wrap={"shows"}, width=60)
+    assert max(tables.cell_width(line) for line in text.splitlines()) <= 60
+    assert _column(text, 1)[0] == DESCRIPTION
+    assert _column(text, 2) == ["7", "300"]
+
+
+def test_a_narrow_table_is_unchanged(monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = [{**row, "shows": "short"} for row in WIDE]
+    assert tables.render(narrow, WIDE_HEADERS, wrap={"shows"}) == tables.render(
+        narrow, WIDE_HEADERS
+    )
+    assert "\n" not in tables.render(narrow, WIDE_HEADERS, wrap={"shows"}).split("\n", 3)[-1]
+
+
+def test_without_wrap_columns_a_wide_table_stays_as_it_is(monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    assert DESCRIPTION in tables.render(WIDE, WIDE_HEADERS)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "github", "plain"])
+def test_machine_and_explicit_formats_never_wrap(monkeypatch, fmt: str) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    text = tables.render(WIDE, WIDE_HEADERS, fmt, wrap={"shows"})
+    assert text == tables.render(WIDE, WIDE_HEADERS, fmt)
+    assert (json.dumps(DESCRIPTION) if fmt == "json" else DESCRIPTION) in text
+
+
+def test_when_wrapping_is_not_enough_the_spacing_tightens_too() -> None:
+    figures = {f"n{i}": f"Figure {i}" for i in range(6)}
+    headers = {"nick": "Bot", **figures, "outcome": "Outcome"}
+    rows = [{"nick": "alice", **{key: 12 for key in figures}, "outcome": DESCRIPTION}]
+    text = tables.render(rows, headers, wrap={"outcome"}, width=80)
+    header = text.splitlines()[0]
+    assert max(tables.cell_width(line) for line in text.splitlines()) <= 80
+    assert header.startswith("Bot   Figure 0 Figure 1")  # one space, as compact=True
+    assert _column(text, 7) == [DESCRIPTION]
+
+
+def test_a_terminal_too_narrow_for_any_fit_still_gets_every_word() -> None:
+    text = tables.render(WIDE, WIDE_HEADERS, wrap={"shows"}, width=20)
+    assert _column(text, 2)[0] == DESCRIPTION
+    assert _column(text, 0)[0] == "demo_with_a_long_name"
+    shows = text.splitlines()[1].split()[-1]
+    assert len(shows) == len("What it shows")  # the floor: its title, and never one letter
+    assert len(shows) > tables.MIN_WRAP

@@ -76,7 +76,7 @@ def table(target: str, submission: Submission) -> str:
     out = [
         f"netlab check: {target} ({submission.protocol} protocol)",
         "",
-        tables.render(rows, headers),
+        tables.render(rows, headers, wrap={"observed"}),
     ]
     notes = [r for r in results if r.outcome in (Outcome.FAIL, Outcome.WARN, Outcome.ERROR)]
     if notes:
@@ -110,7 +110,7 @@ def each_table(submissions: list[Submission]) -> str:
     case_headers = {"id": "Case", **{o: o.capitalize() for o in OUTCOMES}}
     return "\n".join(
         [
-            tables.render(rows, headers),
+            tables.render(rows, headers, wrap={"file"}),  # a path; case ids never wrap
             "",
             tables.render(per_case, case_headers),
             "",
@@ -170,7 +170,9 @@ def case_list(cases: list[Case], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2)
     return tables.render(
-        rows, {"id": "Case", "section": "Section", "checks": "Checks", "needs": "Needs"}
+        rows,
+        {"id": "Case", "section": "Section", "checks": "Checks", "needs": "Needs"},
+        wrap={"checks", "needs"},
     )
 
 
