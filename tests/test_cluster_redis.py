@@ -51,7 +51,7 @@ class Node:
         return self.node.bus
 
     def lines(self) -> list[str]:
-        return [e.line for e in self.events if isinstance(e, Said)]
+        return [e.text for e in self.events if isinstance(e, Said)]
 
     def member(self, nick: str, conn: int = 1) -> Member:
         return Member(nick, Origin(self.id, conn), "127.0.0.1", f"127.0.0.1:{40000 + conn}")
@@ -230,7 +230,7 @@ async def test_a_busy_channel_does_not_get_the_subscriber_dropped(nodes, redis_s
         for b in range(batches):
             pipe = client.pipeline(transaction=False)
             for i in range(per_batch):
-                event = ["said", {"line": f"{b}.{i} {payload}", "from": None}]
+                event = ["said", {"text": f"{b}.{i} {payload}", "from": None}]
                 pipe.publish("netlab:test:events", frame("z", [event]))  # one line a message
             pipe.execute()
             time.sleep(0.1)  # the pace of the load, not a wait for a condition

@@ -147,6 +147,25 @@ def test_crlf_lines_empty_lines_and_control_characters(server):
         assert alice.readline().endswith("bob: bad \ufffd utf8")
 
 
+def test_one_read_of_chat_and_commands_keeps_its_order(server):
+    """A read's chat lines are said together (docs/performance.md), but never past a command
+    or a nick change of the same read: everyone sees them in the order sent."""
+    with server.connect("alice") as alice, server.connect("bob") as bob:
+        alice.expect("bob joined")
+        bob.send_raw(b"one\ntwo\n/me waves\nthree\n/nick robert\nfour\n/who\nfive\n")
+        got = [alice.readline() for _ in range(7)]
+        assert [line.split("] ", 1)[-1] for line in got] == [
+            "bob: one",
+            "bob: two",
+            "* bob waves",
+            "bob: three",
+            "bob is now known as robert.",
+            "robert: four",
+            "robert: five",
+        ]
+        assert bob.expect(" online: ").startswith("2 online")
+
+
 def test_overlong_line_is_refused_and_the_connection_goes_on(server_factory):
     server = server_factory("--max-line-bytes", "100")
     with server.connect("alice") as alice, server.connect("bob") as bob:

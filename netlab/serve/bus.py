@@ -18,9 +18,10 @@ from netlab.serve.presence import Origin
 
 @dataclass(frozen=True, slots=True)
 class Said:
-    """``line`` to everyone in the chat but ``origin`` (None: to everyone)."""
+    """``text`` to everyone in the chat but ``origin`` (None: to everyone): one line, or
+    several joined by newlines (a sender's chat lines of one read travel as one event)."""
 
-    line: str
+    text: str
     origin: Origin | None = None
 
 

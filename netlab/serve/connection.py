@@ -97,6 +97,8 @@ class Connection(asyncio.Protocol):
         self._armed_for = 0.0
         self._held: list[ss.ServerEvent] | None = None
         """The events that came while an answer was awaited (``after``), or None."""
+        self.said: list[str] = []
+        """This read's chat lines so far, said to the room as one event (``say_pending``)."""
 
     @property
     def framing(self) -> p.Framing:
@@ -158,13 +160,27 @@ class Connection(asyncio.Protocol):
         self._guarded(lambda: self.session.tick(now))
 
     def _handle(self, events: list[ss.ServerEvent]) -> None:
-        for at, event in enumerate(events):
-            if self.closing:
-                return
-            if self._held is not None:  # an answer is awaited: what follows waits with it
-                self._held.extend(events[at:])
-                return
-            ON_EVENT[type(event)](self, event)
+        try:
+            for at, event in enumerate(events):
+                if self.closing:
+                    return
+                if self._held is not None:  # an answer is awaited: what follows waits with it
+                    self._held.extend(events[at:])
+                    return
+                if type(event) is not ss.Message:
+                    self.say_pending()
+                ON_EVENT[type(event)](self, event)
+        finally:
+            self.say_pending()
+
+    def say_pending(self) -> None:
+        """Say this read's chat lines so far, in one event: the room's, the bus's and the
+        outbox's work is then once a read, not once a line (a burst's cost at the server,
+        docs/performance.md). Anything else the read does says them first, so that the order
+        holds (a line before ``/nick`` is signed with the old nickname)."""
+        if self.said:
+            text, self.said = "\n".join(self.said), []
+            self.room.say(self, text)
 
     def after(self, answer: asyncio.Future[T], step: Callable[[T], None]) -> None:
         """``step(answer's result)``: at once when the answer is known, else once it comes
@@ -278,6 +294,7 @@ def _message(conn: Connection, event: ss.Message) -> None:
     text = event.text
     if conn.framing == "handout":
         if text == p.handout_leaving(conn.nick):
+            conn.say_pending()
             conn.leave("left (/exit)")
             return
         text = p.own_words(text, conn.nick)
@@ -285,6 +302,7 @@ def _message(conn: Connection, event: ss.Message) -> None:
             return
     verdict = conn.limit.check(time.monotonic())
     if verdict != "pass":
+        conn.say_pending()
         if verdict == "disconnect":
             conn.send(p.FLOODED)
             conn.leave("flooding")
@@ -294,11 +312,13 @@ def _message(conn: Connection, event: ss.Message) -> None:
         return
     command = p.parse_command(text)
     if command is not None:
+        conn.say_pending()
         dispatch(conn, command)
     elif conn.muted:
+        conn.say_pending()
         conn.send(p.MUTED)
     else:
-        conn.room.say(conn, p.chat_line(conn.nick, text))
+        conn.said.append(p.chat_line(conn.nick, text))
 
 
 def _too_long(conn: Connection, event: ss.TooLong) -> None:

@@ -145,9 +145,10 @@ class Room:
 
     # -- what is said --
 
-    def say(self, sender: Local | None, line: str) -> None:
-        """``line`` to everyone in the chat but ``sender``."""
-        self.bus.publish(Said(line, self.origin(sender) if sender is not None else None))
+    def say(self, sender: Local | None, text: str) -> None:
+        """``text`` (one line, or several joined by newlines) to everyone in the chat but
+        ``sender``."""
+        self.bus.publish(Said(text, self.origin(sender) if sender is not None else None))
 
     def tell(self, member: Member, line: str) -> None:
         self.bus.publish(Told(member.origin, line))
@@ -166,7 +167,7 @@ class Room:
                 if origin is not None and origin.server == self.server_id
                 else None
             )
-            self.outbox.deliver(p.encode_line(event.line), exclude)
+            self.outbox.deliver(p.encode_line(event.text), exclude)
             return
         if event.to.server != self.server_id:
             return
