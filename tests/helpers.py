@@ -9,11 +9,14 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import signal
 import socket
 import struct
+import subprocess
 import sys
 import termios
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +47,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def interrupt_when(
+    proc: subprocess.Popen[str], ready: Callable[[], bool], timeout: float = 20.0
+) -> tuple[str, str]:
+    """Once ``ready()`` holds (asked every 20 ms while ``proc`` runs), Ctrl-C ``proc`` (SIGINT)
+    and return what it printed; it is killed whatever happens, so no test leaves it behind."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert time.monotonic() < deadline and proc.poll() is None, "it never got there"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        return proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+        proc.communicate()
 
 
 def wait_listening(port: int, timeout: float = 5.0) -> None:

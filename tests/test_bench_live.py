@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from collections.abc import Iterator
 
 import pexpect
 import pytest
-from helpers import NETLAB, ROOT
+from helpers import NETLAB, ROOT, interrupt_when
 from test_bench import LineRelay, run_bench
 
 from netlab import protocol as p
@@ -121,14 +120,8 @@ def test_ctrl_c_prints_what_was_measured_so_far():
         text=True,
     )
     try:
-        deadline = time.monotonic() + 20
-        while relay.relayed < 10:  # the send phase is under way
-            assert time.monotonic() < deadline and bench.poll() is None, bench.stderr
-            time.sleep(0.02)
-        bench.send_signal(signal.SIGINT)
-        out, err = bench.communicate(timeout=20)
+        out, err = interrupt_when(bench, lambda: relay.relayed >= 10)  # sending has begun
     finally:
-        bench.kill()
         relay.close()
     assert bench.returncode == 130, err
     result = json.loads(out)

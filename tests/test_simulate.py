@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import psutil
 import pytest
-from helpers import NETLAB, ROOT, free_port
+from helpers import NETLAB, ROOT, free_port, interrupt_when
 
 from netlab import tables
 from netlab.scenario import load
@@ -170,20 +169,12 @@ def test_ctrl_c_stops_a_directory_run(tmp_path):
         stdin=subprocess.DEVNULL,
         text=True,
     )
-    try:
-        # The first scenario is under way once its bot holds a connection to the embedded
-        # server: the moment its welcome arrives, which is when a Ctrl-C was once lost.
-        deadline = time.monotonic() + 20
-        while not any(
-            c.status == "ESTABLISHED" for c in psutil.Process(proc.pid).net_connections()
-        ):
-            assert time.monotonic() < deadline and proc.poll() is None, "it never ran"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        proc.kill()
-        proc.communicate()
+    # The first scenario is under way once its bot holds a connection to the embedded
+    # server: the moment its welcome arrives, which is when a Ctrl-C was once lost.
+    out, err = interrupt_when(
+        proc,
+        lambda: any(c.status == "ESTABLISHED" for c in psutil.Process(proc.pid).net_connections()),
+    )
     assert proc.returncode == 130, out + err
     assert err.count("interrupted") == 1 and "Traceback" not in err
     assert "second" not in out + err  # the second scenario never started
