@@ -86,12 +86,48 @@ CHUNK_CASES = [
     (b"[2026-01-01 10:00:00] bob: hi", [p.Line("[2026-01-01 10:00:00] bob: hi")]),
     (b"two\nlines\r\n", [p.Line("two"), p.Line("lines")]),
     (b"", []),
+    # Sent faster than read: TCP merged two sends into one receive.
+    (
+        b"[2026-01-01 10:00:00] bob: hi[2026-01-01 10:00:01] bob: there",
+        [p.Line("[2026-01-01 10:00:00] bob: hi"), p.Line("[2026-01-01 10:00:01] bob: there")],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("data", "events"), CHUNK_CASES)
 def test_chunk_decoder_takes_each_receive_as_a_message(data, events):
     assert p.ChunkDecoder().feed(data) == events
+
+
+@given(
+    texts=st.lists(
+        st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=40),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_merged_handout_messages_come_apart_whole(texts):
+    """However many of its client's messages one receive holds, each comes out whole, and the
+    line limit is each message's, not the receive's (chat.burst, slow.reader in netlab check)."""
+    sent = [f"[2026-01-01 10:00:{i % 60:02d}] bob: {text}" for i, text in enumerate(texts)]
+    data = "".join(sent).encode()
+    limit = max(len(m.encode()) for m in sent)
+    assert p.ChunkDecoder(limit).feed(data) == [p.Line(m) for m in sent]
+
+
+def test_only_the_message_over_the_limit_is_refused():
+    decoder = p.ChunkDecoder(40)
+    data = b"[2026-01-01 10:00:00] bob: " + b"y" * 40 + b"[2026-01-01 10:00:01] bob: ok"
+    assert decoder.feed(data) == [p.LineTooLong(40), p.Line("[2026-01-01 10:00:01] bob: ok")]
+
+
+def test_a_merged_receive_cut_mid_character_holds_only_its_last_message():
+    decoder, zh = p.ChunkDecoder(), "ж".encode()
+    first = b"[2026-01-01 10:00:00] bob: one"
+    assert decoder.feed(first + b"[2026-01-01 10:00:01] bob: tw" + zh[:1]) == [
+        p.Line(first.decode())
+    ]
+    assert decoder.feed(zh[1:] + b"o") == [p.Line("[2026-01-01 10:00:01] bob: twжo")]
 
 
 def test_chunk_decoder_joins_utf8_cut_between_receives():

@@ -218,6 +218,13 @@ def handshake(peer: Peer, nick: str, others: Iterable[Peer], timeout: float) -> 
 
     Raises Refused when the server says something else first or closes, TimeoutError when it
     says nothing. A plain line chat (``lines``) has no handshake."""
+    others = list(others)
+    offer(peer, nick, others, timeout)
+    welcomed(peer, others, timeout)
+
+
+def offer(peer: Peer, nick: str, others: Iterable[Peer], timeout: float) -> None:
+    """The first half of ``handshake``: wait for the prompt, answer it with ``nick``."""
     peer.nick = nick
     if peer.protocol == "lines":
         return
@@ -231,6 +238,13 @@ def handshake(peer: Peer, nick: str, others: Iterable[Peer], timeout: float) -> 
         raise Refused(peer.text().strip(), peer.eof)
     answer = nick if peer.protocol == "handout" else nick + "\n"
     peer.send(answer.encode(p.ENCODING))
+
+
+def welcomed(peer: Peer, others: Iterable[Peer], timeout: float) -> None:
+    """The second half of ``handshake``: wait for the welcome to the nickname offered."""
+    if peer.protocol == "lines":
+        return
+    group = [peer, *others]
     connected = p.CONNECTED.encode()
     if not wait(group, lambda: peer.has(connected) or peer.eof, timeout):
         raise TimeoutError(f"no {p.CONNECTED!r} within {timeout:g} s of the nickname")

@@ -95,12 +95,21 @@ class LineDecoder:
 _LINE_BREAK = re.compile(r"\r?\n|\r")
 
 
-class ChunkDecoder:
-    """The handout's framing: each receive is one message, sent with no terminator.
+_HANDOUT_STAMP = r"(?=\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] )"
+"""Where a message formatted by the handout's client begins: ``[YYYY-MM-DD HH:MM:SS] ``."""
 
-    Text that a client does put on separate lines is taken as separate messages. A receive that
-    ends in the middle of a UTF-8 character is not a whole message: the kernel cut one send in
-    two, so it is joined with the next receive into one message, character and all.
+_HANDOUT_MESSAGE = re.compile(_HANDOUT_STAMP + r"|\r?\n|\r")
+
+
+class ChunkDecoder:
+    """The handout's framing: each send is one message, with no terminator.
+
+    A receive is one message, unless the client sent faster than the server read and TCP
+    merged several into one receive: each message of the handout's client begins with its
+    ``[YYYY-MM-DD HH:MM:SS] `` stamp, so a receive is cut where another one begins (and where
+    a client put a line break), and the line limit holds for each message, not for the
+    receive. A receive that ends in the middle of a UTF-8 character is not a whole message:
+    the kernel cut one send in two, so it is joined with the next receive, character and all.
     """
 
     def __init__(self, max_line_bytes: int = 4096) -> None:
@@ -111,15 +120,24 @@ class ChunkDecoder:
     def feed(self, data: bytes) -> list[Event]:
         data = self._cut + data if self._cut else data
         self._cut = b""
-        if len(data) > self.max_line_bytes:
-            self._utf8.reset()
-            return [LineTooLong(self.max_line_bytes)]
         text = self._utf8.decode(data)
-        if self._utf8.getstate()[0]:  # bytes of a character still to come
-            self._utf8.reset()
-            self._cut = data
-            return []
-        return [Line(part) for part in _LINE_BREAK.split(text) if part]
+        pending = self._utf8.getstate()[0]  # bytes of a character still to come
+        self._utf8.reset()
+        parts = [part for part in _HANDOUT_MESSAGE.split(text) if part]
+        limit = self.max_line_bytes
+        events: list[Event] = []
+        if pending:  # the last message goes on in the next receive: held, its character too
+            last = parts.pop() if parts and not text.endswith(("\n", "\r")) else ""
+            self._cut = last.encode(ENCODING) + pending
+            if len(self._cut) > limit:
+                self._cut = b""
+                events.append(LineTooLong(limit))
+        if len(data) <= limit:  # the usual case: no part can be over
+            return [Line(part) for part in parts] + events
+        return [
+            LineTooLong(limit) if len(part.encode(ENCODING)) > limit else Line(part)
+            for part in parts
+        ] + events
 
 
 Framing = Literal["line", "handout"]
@@ -130,9 +148,9 @@ HANDOUT_RECV_SIZE = 1024
 """The handout server relays each ``recv(1024)`` as it came."""
 
 _HANDOUT_BOUNDARY = re.compile(
-    r"(?=\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] )"  # a message formatted by the handout client
-    r"|(?<=joined the chat!)|(?<=left the chat\.)|(?<=Connected to server!)"  # notices
-    r"|\r?\n"
+    _HANDOUT_STAMP  # a message formatted by the handout client
+    + r"|(?<=joined the chat!)|(?<=left the chat\.)|(?<=Connected to server!)"  # notices
+    + r"|\r?\n"
 )
 
 
