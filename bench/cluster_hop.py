@@ -6,7 +6,8 @@ two, rounds interleaved (issue 14's figures).
 
 Each round runs ``netlab bench --rate R --messages M`` (200 clients, 20 senders) on a fresh
 server, and the same with ``--servers N`` (a fresh ``redis-server`` and N servers, the clients
-spread over them, so that most copies cross Redis), in an order that alternates from round to
+spread over them in turn, so that (N-1)/N of each sender's copies cross Redis: half with
+two), in an order that alternates from round to
 round (``--rate 0``: unpaced). It prints every round, then the medians, the p99 added by the
 hop and the cluster's rate against one server's: paired, the median of the per-round
 differences (ratios), so that a drift of the machine's load cancels out.
@@ -43,6 +44,8 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100, help="per sender")
     parser.add_argument("--servers", type=int, default=2, help="servers of the cluster")
     args = parser.parse_args()
+    if args.servers < 2:
+        parser.error("--servers: a cluster has at least 2 servers")
     counts = [1, args.servers]
     runs: dict[int, list[dict]] = {count: [] for count in counts}
     for number in range(args.rounds):

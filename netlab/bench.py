@@ -90,8 +90,7 @@ def run(config: BenchConfig) -> int:
         print("netlab bench: interrupted", file=sys.stderr)
         return 130
     print(render(result, config.format), flush=True)
-    if config.html and (problem := write_html(config.html, document(result))):
-        print(f"netlab bench: {problem}", file=sys.stderr)
+    if config.html and not write_html(config.html, document(result)):
         return 1
     if result.interrupted:
         return 130

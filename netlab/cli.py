@@ -39,7 +39,8 @@ class _Group(_NoBoolHelp, typer.core.TyperGroup):
 app = typer.Typer(
     cls=_Group,
     name="netlab",
-    help="The network-programming chat lab as one toolkit: serve, chat, simulate, sockets, bench.",
+    help="The network-programming chat lab as one toolkit: serve, chat, simulate, sockets,"
+    " bench, check.",
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -256,4 +256,6 @@ def verdict_line(result: RunResult, verdicts: list[Verdict]) -> tuple[str, str]:
             f"FAILED {name}: {len(failed)} of {len(verdicts)} expectations failed: "
             + ", ".join(v.name for v in failed),
         )
-    return ("bold green", f"PASSED {name}: all {len(verdicts)} expectations held")
+    count = len(verdicts)
+    held = {1: "its expectation held", 2: "both expectations held"}.get(count)
+    return ("bold green", f"PASSED {name}: {held or f'all {count} expectations held'}")

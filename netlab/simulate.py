@@ -155,10 +155,8 @@ def simulate(config: SimulateConfig) -> int:
     if config.html is not None and documents:
         from netlab import html
 
-        try:  # one page for the whole run, a section per scenario (issue 15)
-            html.write(config.html, html.simulate_report(documents))
-        except OSError as error:
-            errors.print(f"netlab simulate: --html: {error}")
+        # One page for the whole run, a section per scenario (issue 15).
+        if not html.save("simulate", config.html, html.simulate_report(documents)):
             return EXIT_INVALID
     if len(files) > 1 and not config.quiet:
         passed = statuses.count(EXIT_PASSED)

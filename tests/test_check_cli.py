@@ -100,6 +100,28 @@ def test_a_server_that_dies_mid_case_is_named_with_its_step_and_stderr() -> None
         assert "its last stderr lines: boom: one client was enough" in case["observed"]
 
 
+NEVER_WELCOMES = """
+import socket, sys, time
+listener = socket.create_server((sys.argv[1], int(sys.argv[2])))
+client, _ = listener.accept()  # one at a time, as the handout's server: the next waits
+client.send(b"NICK")
+client.recv(1024)
+time.sleep(60)
+"""
+
+
+def test_a_join_that_hangs_is_blamed_on_the_client_that_was_not_welcomed() -> None:
+    """Joins overlap, but the one reported is the first not welcomed (alice), not the next
+    one, whose prompt such a server never sends."""
+    run = netlab_check(
+        "--format", "json", "--cases", "chat.broadcast", "--timeout", "8",
+        "--", PY, "-c", NEVER_WELCOMES, "{host}", "{port}",
+    )  # fmt: skip
+    (case,) = run.json()["cases"]
+    assert case["outcome"] == "fail"
+    assert re.match(r"alice\S* could not join: no 'Connected to server!'", case["observed"]), case
+
+
 def test_a_target_nothing_listens_on_exits_3() -> None:
     run = netlab_check("--target", f"127.0.0.1:{free_port()}")
     assert run.status == 3

@@ -14,7 +14,7 @@ from redis_helpers import needs_redis
 
 from netlab import protocol as p
 from netlab.cluster import INTERRUPTED, RESTORED, scripts
-from netlab.cluster.link import frame
+from netlab.cluster.link import FRAME_EVENTS, FRAME_TEXT, frame, framed
 from netlab.cluster.node import ClusterNode
 from netlab.serve.bus import Act, Said, Told
 from netlab.serve.presence import Member, Origin
@@ -230,7 +230,7 @@ async def test_a_busy_channel_does_not_get_the_subscriber_dropped(nodes, redis_s
         for b in range(batches):
             pipe = client.pipeline(transaction=False)
             for i in range(per_batch):
-                event = ["said", {"text": f"{b}.{i} {payload}", "from": None}]
+                event = ["said", {"line": f"{b}.{i} {payload}", "from": None}]
                 pipe.publish("netlab:test:events", frame("z", [event]))  # one line a message
             pipe.execute()
             time.sleep(0.1)  # the pace of the load, not a wait for a condition
@@ -256,3 +256,17 @@ async def test_scripts_flushed_by_hand_are_loaded_again(nodes, redis_server):
     assert redis_server.command("GET", "netlab:test:nick:alice").strip() == "a 1 alice"
     assert await a.presence.claim(a.member("bob", 2)) is None
     assert redis_server.command("GET", "netlab:test:nick:bob").strip() == "a 2 bob"
+
+
+def test_frames_stay_within_their_bounds_in_order():
+    """A ``said`` carries a whole read, so a frame closes by its text as well as its count."""
+    big = ["said", {"line": "x" * (FRAME_TEXT // 3), "from": None}]
+    small = [["claim", {"m": ["n", i, "h", "a"]}] for i in range(FRAME_EVENTS + 10)]
+    huge = ["said", {"line": "y" * (FRAME_TEXT * 2), "from": None}]
+    events = [big, big, big, big, *small, huge, big]
+    groups = framed(events)
+    assert [e for group in groups for e in group] == events
+    for group in groups:
+        text = sum(len(e[1].get("line") or "") for e in group)
+        assert len(group) <= FRAME_EVENTS
+        assert text <= FRAME_TEXT or group == [huge]  # one event too big is sent alone

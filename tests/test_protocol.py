@@ -96,7 +96,8 @@ CHUNK_CASES = [
 
 @pytest.mark.parametrize(("data", "events"), CHUNK_CASES)
 def test_chunk_decoder_takes_each_receive_as_a_message(data, events):
-    assert p.ChunkDecoder().feed(data) == events
+    decoder = p.ChunkDecoder()
+    assert decoder.feed(data) + decoder.flush() == events
 
 
 @given(
@@ -112,13 +113,33 @@ def test_merged_handout_messages_come_apart_whole(texts):
     sent = [f"[2026-01-01 10:00:{i % 60:02d}] bob: {text}" for i, text in enumerate(texts)]
     data = "".join(sent).encode()
     limit = max(len(m.encode()) for m in sent)
-    assert p.ChunkDecoder(limit).feed(data) == [p.Line(m) for m in sent]
+    decoder = p.ChunkDecoder(limit)
+    # The last of a merged receive is held (a read may cut a send) until a quiet spell.
+    assert decoder.feed(data) + decoder.flush() == [p.Line(m) for m in sent]
 
 
 def test_only_the_message_over_the_limit_is_refused():
     decoder = p.ChunkDecoder(40)
     data = b"[2026-01-01 10:00:00] bob: " + b"y" * 40 + b"[2026-01-01 10:00:01] bob: ok"
-    assert decoder.feed(data) == [p.LineTooLong(40), p.Line("[2026-01-01 10:00:01] bob: ok")]
+    assert decoder.feed(data) == [p.LineTooLong(40)]
+    assert decoder.flush() == [p.Line("[2026-01-01 10:00:01] bob: ok")]
+
+
+def test_a_send_cut_by_a_read_is_joined_whole():
+    """The last message of a merged receive goes on in the next receive: joined, not two."""
+    decoder = p.ChunkDecoder()
+    first = b"[2026-01-01 10:00:00] bob: one"
+    assert decoder.feed(first + b"[2026-01-01 10:00:01] bob: tw") == [p.Line(first.decode())]
+    assert decoder.holding
+    assert decoder.feed(b"o") == [p.Line("[2026-01-01 10:00:01] bob: two")]
+    assert not decoder.holding  # one message alone in a receive is whole, as always
+
+
+def test_the_rest_of_a_held_message_over_the_limit_is_dropped():
+    decoder, zh = p.ChunkDecoder(40), "ж".encode()
+    assert decoder.feed(b"y" * 40 + zh[:1]) == [p.LineTooLong(40)]
+    rest = zh[1:] + b"more of it[2026-01-01 10:00:01] bob: ok"
+    assert decoder.feed(rest) == [p.Line("[2026-01-01 10:00:01] bob: ok")]
 
 
 def test_a_merged_receive_cut_mid_character_holds_only_its_last_message():

@@ -136,6 +136,15 @@ def test_resolve_path(tmp_path):
         resolve_path(tmp_path / "c")
 
 
+def test_a_built_in_is_named_bare_and_a_missing_file_is_never_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert resolve_path(Path("demo"))[0].name == "demo.yaml"
+    # A path that names a file is that file: a typo must not run the built-in demo quietly.
+    for typed in ("demo.yml", "scenarios/demo"):
+        with pytest.raises(ScenarioError, match=r"`netlab simulate demo` runs the built-in"):
+            resolve_path(Path(typed))
+
+
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
 
 

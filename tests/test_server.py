@@ -191,6 +191,22 @@ def test_handout_client_framing_and_leaving(server):
         assert alice.silent_for(0.3)
 
 
+def test_handout_messages_merged_into_one_receive_come_apart(server):
+    """Sent faster than read (a pasted script, a bot): TCP merges the handout client's sends,
+    which have no terminator. Each begins with its stamp, and its leaving ends the last."""
+    with server.connect("alice") as alice, server.connect("hand", newline=False) as hand:
+        alice.expect("hand joined")
+        stamped = [f"[2026-01-01 12:00:0{i}] hand: line {i}" for i in range(3)]
+        hand.send_raw(("".join(stamped) + "hand has left the chat.").encode())
+        assert [alice.readline().split("] ", 1)[-1] for _ in range(3)] == [
+            "hand: line 0",
+            "hand: line 1",
+            "hand: line 2",
+        ]
+        assert alice.readline() == "hand left the chat."
+        assert hand.read_until_closed() == []
+
+
 def test_rate_limit_drops_excess_and_disconnects_persistent_flooders(server_factory):
     server = server_factory("--rate-limit", "5")
     with server.connect("alice") as alice, server.connect("flood") as flood:

@@ -103,6 +103,22 @@ def test_handout_client_bare_nickname_settles_after_the_quiet_spell(split):
     assert pair.server.receive_data(leaving, pair.now) == [ss.Message(p.handout_leaving("hand"))]
 
 
+def test_a_handout_message_held_after_a_merge_comes_with_the_quiet_spell_or_the_close():
+    pair = Pair("hand", "handout")
+    pair.handshake()
+    pair.welcome()
+    one, two = (pair.client.message(text, when=0) for text in ("one", "two"))
+    server, now = pair.server, pair.now
+    assert server.receive_data(one + two, now) == [ss.Message(one.decode())]
+    # "two" may go on in the next receive: the session's clock says when it is whole.
+    assert server.deadline() == now + ss.MERGED_QUIET
+    assert server.tick(now + ss.MERGED_QUIET / 2) == []
+    assert server.tick(now + ss.MERGED_QUIET) == [ss.Message(two.decode())]
+    assert server.deadline() is None
+    server.receive_data(one + two, now)
+    assert server.receive_data(b"", now) == [ss.Message(two.decode()), ss.PeerClosed()]
+
+
 def test_lines_client_messages_read_as_a_line_clients():
     # A plain line relay's client has no handshake: once a session is in the chat, its
     # messages are lines like any other.

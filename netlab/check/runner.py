@@ -381,12 +381,7 @@ def check(config: CheckConfig) -> int:
 def _write_html(path: str, document: dict) -> bool:
     from netlab import html
 
-    try:
-        html.write(path, html.check_report(document))
-    except OSError as exc:
-        print(f"netlab check: --html: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
-        return False
-    return True
+    return html.save("check", path, html.check_report(document))
 
 
 class Unreachable(Exception):

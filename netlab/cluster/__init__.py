@@ -29,7 +29,7 @@ INTERRUPTED = (
 )
 RESTORED = "The chat with the other servers is whole again."
 
-INSTALL_HINT = "pip install 'netlab[cluster]' (or: pip install 'redis>=5')"
+INSTALL_HINT = "pip install 'netlab[cluster]' (in a clone of netlab: pip install '.[cluster]')"
 
 _CLUSTER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 

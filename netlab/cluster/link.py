@@ -146,6 +146,7 @@ class RedisLink:
                     # None of the pool's connections from before the outage is used again:
                     # one whose Redis went away can fail the first command after the return.
                     await self.redis.connection_pool.disconnect()
+                    self.sync.connection_pool.disconnect()
                 await self.redis.ping()
                 await pubsub.subscribe(self.keys.channel)
                 for hook in self.on_connect:
@@ -224,10 +225,7 @@ class RedisLink:
                 events.append(queue.get_nowait())
             # A tick's events in few frames and one round trip: a receiver decodes one
             # message for many lines (the pure-Python parser costs tens of µs a message).
-            frames = [
-                frame(self.server_id, events[at : at + FRAME_EVENTS])
-                for at in range(0, len(events), FRAME_EVENTS)
-            ]
+            frames = [frame(self.server_id, group) for group in framed(events)]
             if len(frames) == 1:  # the usual case: no pipeline to build
                 await self.redis.publish(channel, frames[0])
             else:
@@ -239,7 +237,25 @@ class RedisLink:
 
 
 FRAME_EVENTS = 256
-"""Events in one published message, at most (a frame stays well under a megabyte)."""
+"""Events in one published message, at most."""
+FRAME_TEXT = 256 << 10
+"""Characters of chat text in one published message, at most, once it holds one event: a
+``said`` carries a whole read of one sender, and a subscriber's output buffer in Redis is
+limited (``client-output-buffer-limit pubsub``: 8 MB over 60 s by default)."""
+
+
+def framed(events: list) -> list[list]:
+    """``events`` in groups for one frame each: in order, each within both bounds."""
+    groups: list[list] = [[]]
+    size = 0
+    for event in events:
+        text = len(event[1].get("line") or "")
+        if groups[-1] and (len(groups[-1]) >= FRAME_EVENTS or size + text > FRAME_TEXT):
+            groups.append([])
+            size = 0
+        groups[-1].append(event)
+        size += text
+    return groups
 
 
 def frame(origin: str, events: list) -> str:

@@ -40,7 +40,7 @@ class RedisBus:
     def publish(self, event: BusEvent) -> None:
         if type(event) is Said:
             self.local(event)
-            self.link.publish("said", {"text": event.text, "from": _pair(event.origin)})
+            self.link.publish("said", {"line": event.text, "from": _pair(event.origin)})
         elif event.to.server == self.server_id:
             self.local(event)
         elif type(event) is Told:
@@ -64,7 +64,7 @@ class RedisBus:
     # -- from the other servers --
 
     def _on_said(self, origin: str, event: dict) -> None:
-        self.local(Said(event["text"], _origin(event["from"])))
+        self.local(Said(event["line"], _origin(event["from"])))
 
     def _on_told(self, origin: str, event: dict) -> None:
         to = _origin(event["to"])

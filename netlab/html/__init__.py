@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from netlab.html.bench import bench_report
 from netlab.html.check import check_report
-from netlab.html.page import unwritable, write
+from netlab.html.page import save, unwritable, write
 from netlab.html.simulate import simulate_report
 from netlab.html.transcript import with_transcript
 
 __all__ = [
     "bench_report",
     "check_report",
+    "save",
     "simulate_report",
     "unwritable",
     "with_transcript",

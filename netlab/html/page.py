@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -172,6 +173,19 @@ def unwritable(path: str | Path) -> str | None:
 def write(path: str | Path, text: str) -> None:
     """Write a report; OSError is the caller's to turn into a one-line message."""
     Path(path).write_text(text, encoding="utf-8")
+
+
+def save(command: str, path: str | Path, text: str) -> bool:
+    """Write a report for ``netlab COMMAND --html`` and say so on standard error, where it
+    is (``netlab simulate: wrote demo.html``), or in one line why not; True once written."""
+    try:
+        write(path, text)
+    except OSError as error:
+        why = error.strerror or error
+        print(f"netlab {command}: --html: cannot write {path}: {why}", file=sys.stderr)
+        return False
+    print(f"netlab {command}: wrote {path} (one file: open it in a browser)", file=sys.stderr)
+    return True
 
 
 def line_chart(

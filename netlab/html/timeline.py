@@ -179,7 +179,7 @@ def connected(
         "bots connected",
         [{"x": t, "y": n} for t, n in steps],
         PALETTE[0],
-        stepped="after",
+        stepped="before",  # in Chart.js: the count holds until the next event, then steps
         fill=True,
         pointRadius=0,
     )

@@ -125,8 +125,7 @@ def compare(config: BenchConfig) -> int:
     except KeyboardInterrupt:
         interrupted = True
     print(render(config, runs), flush=True)
-    if config.html and (problem := write_html(config.html, document(runs))):
-        print(f"netlab bench: {problem}", file=sys.stderr)
+    if config.html and not write_html(config.html, document(runs)):
         return 1
     if interrupted:
         return 130
@@ -220,6 +219,7 @@ def render(config: BenchConfig, runs: dict[str, list[BenchResult | str]]) -> str
         return json.dumps(document(runs), indent=2)
     head = (
         f"{config.clients} clients, {config.senders} senders x {config.messages} messages,"
-        f" {config.size}-byte payload, {config.rounds} rounds: median (lowest-highest)\n"
+        f" {config.size}-byte payload, {config.rounds} round{'s' if config.rounds != 1 else ''}:"
+        " median (lowest-highest)\n"
     )
     return head + tables.render(summary(runs), COLUMNS, tables.TABLE)

@@ -58,15 +58,12 @@ def document(result: BenchResult) -> dict[str, Any]:
     return {**asdict(result), "complete": result.complete}
 
 
-def write_html(path: str, report: dict[str, Any]) -> str | None:
-    """Draw ``report`` (a run's document, or a comparison's) into ``path``; why not, or None."""
+def write_html(path: str, report: dict[str, Any]) -> bool:
+    """Draw ``report`` (a run's document, or a comparison's) into ``path``; False (and said
+    why) when it cannot be written."""
     from netlab import html
 
-    try:
-        html.write(path, html.bench_report(report))
-    except OSError as error:
-        return f"cannot write {path}: {error.strerror or error}"
-    return None
+    return html.save("bench", path, html.bench_report(report))
 
 
 def render(result: BenchResult, fmt: str) -> str:

@@ -29,7 +29,7 @@ def encode_line(text: str) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One complete message: a line of a line client, or a receive of a handout client."""
+    """One complete message: a line of a line client, or a message of a handout client."""
 
     text: str
 
@@ -92,52 +92,78 @@ class LineDecoder:
         return len(self._buffer)
 
 
-_LINE_BREAK = re.compile(r"\r?\n|\r")
-
-
+_LINE_BREAKS = r"\r?\n|\r"
 _HANDOUT_STAMP = r"(?=\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] )"
 """Where a message formatted by the handout's client begins: ``[YYYY-MM-DD HH:MM:SS] ``."""
-
-_HANDOUT_MESSAGE = re.compile(_HANDOUT_STAMP + r"|\r?\n|\r")
+_HANDOUT_MESSAGE = re.compile(_HANDOUT_STAMP + "|" + _LINE_BREAKS)
+_HANDOUT_LEFT = "has left the chat."
+"""How the handout client's leaving, ``NICK has left the chat.`` (sent unstamped), ends: a
+receive that ends so ends whole (the server takes it apart from what came before)."""
 
 
 class ChunkDecoder:
     """The handout's framing: each send is one message, with no terminator.
 
     A receive is one message, unless the client sent faster than the server read and TCP
-    merged several into one receive: each message of the handout's client begins with its
-    ``[YYYY-MM-DD HH:MM:SS] `` stamp, so a receive is cut where another one begins (and where
-    a client put a line break), and the line limit holds for each message, not for the
-    receive. A receive that ends in the middle of a UTF-8 character is not a whole message:
-    the kernel cut one send in two, so it is joined with the next receive, character and all.
+    merged several into one receive: every message of the handout's client begins with its
+    ``[YYYY-MM-DD HH:MM:SS] `` stamp, so a receive is cut where another begins and at line
+    breaks, and the line limit is each message's (its leaving, ``NICK has left the chat.``,
+    is unstamped: the server finds it at the end of a message). The last message of a
+    merged receive may go on in the next one (the read came in the middle of a send), as
+    may a receive that ends in the middle of a UTF-8 character: that message is held
+    (``holding``) and joined with what comes next, until a quiet spell ends it (``flush``,
+    the session's clock). The rest of a held message that passed the limit is dropped up to
+    where the next one begins.
     """
 
     def __init__(self, max_line_bytes: int = 4096) -> None:
         self.max_line_bytes = max_line_bytes
         self._utf8 = codecs.getincrementaldecoder(ENCODING)(errors="replace")
-        self._cut = b""  # a receive that ended mid-character, waiting for its rest
+        self._held = b""  # the last message of a receive, perhaps continued by the next
+        self._discarding = False  # dropping the rest of a held message over the limit
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._held)
 
     def feed(self, data: bytes) -> list[Event]:
-        data = self._cut + data if self._cut else data
-        self._cut = b""
+        data = self._held + data if self._held else data
+        self._held = b""
         text = self._utf8.decode(data)
         pending = self._utf8.getstate()[0]  # bytes of a character still to come
         self._utf8.reset()
+        if self._discarding:
+            found = _HANDOUT_MESSAGE.search(text)
+            if found is None:
+                return []
+            text, self._discarding = text[found.end() :], False
         parts = [part for part in _HANDOUT_MESSAGE.split(text) if part]
         limit = self.max_line_bytes
         events: list[Event] = []
-        if pending:  # the last message goes on in the next receive: held, its character too
-            last = parts.pop() if parts and not text.endswith(("\n", "\r")) else ""
-            self._cut = last.encode(ENCODING) + pending
-            if len(self._cut) > limit:
-                self._cut = b""
+        ends_whole = text.endswith(("\n", "\r", _HANDOUT_LEFT))
+        if parts and (pending or len(parts) > 1) and not ends_whole:
+            self._held = parts.pop().encode(ENCODING) + pending
+            if len(self._held) > limit:
+                self._held, self._discarding = b"", True
                 events.append(LineTooLong(limit))
-        if len(data) <= limit:  # the usual case: no part can be over
-            return [Line(part) for part in parts] + events
-        return [
-            LineTooLong(limit) if len(part.encode(ENCODING)) > limit else Line(part)
-            for part in parts
-        ] + events
+        elif pending:
+            self._held = pending
+        if len(data) > limit:
+            return [self._line(part) for part in parts] + events
+        return [Line(part) for part in parts] + events  # the usual case: no part is over
+
+    def flush(self) -> list[Event]:
+        """The held message as it is: a quiet spell says nothing more of it is coming."""
+        held, self._held, self._discarding = self._held, b"", False
+        if not held:
+            return []
+        if len(held) > self.max_line_bytes:
+            return [LineTooLong(self.max_line_bytes)]
+        return [Line(decode(held))]
+
+    def _line(self, part: str) -> Event:
+        over = len(part.encode(ENCODING)) > self.max_line_bytes
+        return LineTooLong(self.max_line_bytes) if over else Line(part)
 
 
 Framing = Literal["line", "handout"]
@@ -150,7 +176,8 @@ HANDOUT_RECV_SIZE = 1024
 _HANDOUT_BOUNDARY = re.compile(
     _HANDOUT_STAMP  # a message formatted by the handout client
     + r"|(?<=joined the chat!)|(?<=left the chat\.)|(?<=Connected to server!)"  # notices
-    + r"|\r?\n"
+    + "|"
+    + _LINE_BREAKS
 )
 
 

@@ -19,10 +19,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from netlab.protocol.framing import ChunkDecoder, Framing, LineDecoder, LineTooLong, encode_line
+from netlab.protocol.framing import (
+    ChunkDecoder,
+    Event,
+    Framing,
+    LineDecoder,
+    LineTooLong,
+    encode_line,
+)
 from netlab.protocol.handshake import Handshake, Nickname
 from netlab.protocol.nicks import clean_text
 from netlab.protocol.texts import PROMPT
+
+MERGED_QUIET = 0.05
+"""Seconds of quiet that end a handout client's message held for more (``ChunkDecoder``): the
+rest of a send cut by a read comes at once, in the same burst."""
 
 ServerPhase = Literal["prompt", "handshake", "chat", "closed"]
 
@@ -123,6 +134,7 @@ class ServerSession:
         self.max_line_bytes = max_line_bytes
         self._total_deadline = now + handshake_timeout
         self._grace_deadline: float | None = None
+        self._held_deadline: float | None = None  # a handout message held (ChunkDecoder)
         self._handshake = Handshake()
         self._decoder: LineDecoder | ChunkDecoder | None = None
         self._telnet = Telnet()
@@ -131,6 +143,8 @@ class ServerSession:
 
     def deadline(self) -> float | None:
         """When ``tick`` must next be called, or None while nothing waits on the clock."""
+        if self.phase == "chat":
+            return self._held_deadline
         if self.phase not in ("prompt", "handshake"):
             return None
         if self._grace_deadline is not None:
@@ -138,8 +152,13 @@ class ServerSession:
         return self._total_deadline
 
     def tick(self, now: float) -> list[ServerEvent]:
-        """Events due by ``now``: a bare nickname settled, or the handshake out of time."""
+        """Events due by ``now``: a bare nickname settled, the handshake out of time, or a
+        handout client's held message ended by a quiet spell."""
         events: list[ServerEvent] = []
+        if self.phase == "chat":
+            if self._held_deadline is not None and now >= self._held_deadline:
+                self._flush_held(events)
+            return events
         if self.phase != "handshake":
             return events
         grace_over = self._grace_deadline is not None and now >= self._grace_deadline
@@ -157,6 +176,7 @@ class ServerSession:
         if self.phase == "closed":
             return events
         if not data:
+            self._flush_held(events)  # its last message, before its leaving
             self._emit(events, PeerClosed())
             return events
         pieces, answer = self._telnet.feed(data)
@@ -167,6 +187,7 @@ class ServerSession:
                 self._nickname(piece, now, events)
             elif self.phase == "chat":
                 self._messages(piece, events)
+                self._hold_until(now)
         if answer and self.phase in ("handshake", "chat"):
             self._emit(events, TelnetAnswer(answer))
         return events
@@ -197,9 +218,21 @@ class ServerSession:
         if answer.rest:
             self._messages(answer.rest, events)
 
+    def _hold_until(self, now: float) -> None:
+        holding = isinstance(self._decoder, ChunkDecoder) and self._decoder.holding
+        self._held_deadline = now + MERGED_QUIET if holding else None
+
+    def _flush_held(self, events: list[ServerEvent]) -> None:
+        self._held_deadline = None
+        if isinstance(self._decoder, ChunkDecoder) and self.phase == "chat":
+            self._message_events(self._decoder.flush(), events)
+
     def _messages(self, data: bytes, events: list[ServerEvent]) -> None:
         assert self._decoder is not None
-        for item in self._decoder.feed(data):
+        self._message_events(self._decoder.feed(data), events)
+
+    def _message_events(self, items: list[Event], events: list[ServerEvent]) -> None:
+        for item in items:
             if isinstance(item, LineTooLong):
                 self._emit(events, TooLong(item.limit))
             elif text := clean_text(item.text).strip():

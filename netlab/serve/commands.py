@@ -190,7 +190,7 @@ def cmd_login(actor: Actor, cmd: p.Command) -> None:
 @command("exit", "/exit or /quit [reason] - leave", "quit", where=frozenset({"chat"}))
 def cmd_exit(actor: Actor, cmd: p.Command) -> None:
     actor.send(p.BYE)
-    actor.leave(f"left (/{cmd.name}" + (f": {cmd.args})" if cmd.args else ")"))
+    actor.leave(f"left with /{cmd.name}" + (f": {cmd.args}" if cmd.args else ""))
 
 
 def _target(actor: Actor, cmd: p.Command) -> tuple[Member | None, str]:

@@ -97,8 +97,8 @@ class Connection(asyncio.Protocol):
         self._armed_for = 0.0
         self._held: list[ss.ServerEvent] | None = None
         """The events that came while an answer was awaited (``after``), or None."""
-        self.said: list[str] = []
-        """This read's chat lines so far, said to the room as one event (``say_pending``)."""
+        self._unsaid: list[str] = []
+        """This read's chat lines not yet said: said to the room as one event (``say_pending``)."""
 
     @property
     def framing(self) -> p.Framing:
@@ -178,9 +178,14 @@ class Connection(asyncio.Protocol):
         outbox's work is then once a read, not once a line (a burst's cost at the server,
         docs/performance.md). Anything else the read does says them first, so that the order
         holds (a line before ``/nick`` is signed with the old nickname)."""
-        if self.said:
-            text, self.said = "\n".join(self.said), []
-            self.room.say(self, text)
+        if self._unsaid:
+            text, self._unsaid = "\n".join(self._unsaid), []
+            if not self.closing:  # (left meanwhile: its leaving was the last word)
+                self.room.say(self, text)
+
+    def say_later(self, line: str) -> None:
+        """``line`` to the room with this read's other chat lines (``say_pending``)."""
+        self._unsaid.append(line)
 
     def after(self, answer: asyncio.Future[T], step: Callable[[T], None]) -> None:
         """``step(answer's result)``: at once when the answer is known, else once it comes
@@ -293,9 +298,12 @@ def _nick_answered(conn: Connection, nick: str, problem: str | None) -> None:
 def _message(conn: Connection, event: ss.Message) -> None:
     text = event.text
     if conn.framing == "handout":
-        if text == p.handout_leaving(conn.nick):
+        leaving = p.handout_leaving(conn.nick)
+        if text.endswith(leaving):  # alone, or merged with the message before it
+            if text != leaving:
+                _message(conn, ss.Message(text[: -len(leaving)]))
             conn.say_pending()
-            conn.leave("left (/exit)")
+            conn.leave("left with the handout's /exit")
             return
         text = p.own_words(text, conn.nick)
         if not text:
@@ -318,7 +326,7 @@ def _message(conn: Connection, event: ss.Message) -> None:
         conn.say_pending()
         conn.send(p.MUTED)
     else:
-        conn.said.append(p.chat_line(conn.nick, text))
+        conn.say_later(p.chat_line(conn.nick, text))
 
 
 def _too_long(conn: Connection, event: ss.TooLong) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 import uuid
 
@@ -69,7 +71,14 @@ class Server:
                 lambda: Connection(self.state), config.host or None, config.port, backlog=4096
             )
         except OSError as error:  # taken port, unknown host, no such address here
-            why = error.strerror or str(error)
+            # uvloop's message repeats the address: the errno's own words say it once.
+            resolving = isinstance(error, socket.gaierror) or not (error.errno or 0) > 0
+            why = error.strerror or str(error) if resolving else os.strerror(error.errno)
+            if error.errno == errno.EADDRINUSE:
+                why += (
+                    f" (`netlab sockets --port {config.port}` shows who has it;"
+                    " --port 0 takes a free one)"
+                )
             raise ServeError(f"cannot listen on {config.host} port {config.port}: {why}") from None
         for sock in self._server.sockets:
             host, port = sock.getsockname()[:2]

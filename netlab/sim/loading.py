@@ -74,11 +74,16 @@ def resolve_path(path: Path) -> list[Path]:
         if candidate.is_file():
             return [candidate]
     named = {file.stem: file for file in builtins()}
-    if len(path.parts) == 1 and path.stem in named and path.suffix in ("", *SUFFIXES):
-        return [named[path.stem]]
+    if len(path.parts) == 1 and path.name in named:  # a bare name: `demo`, not `demo.yml`
+        return [named[path.name]]
+    tried = ", ".join(str(p) for p in (path, *(path.with_name(path.name + x) for x in SUFFIXES)))
+    hint = (
+        f"`netlab simulate {path.stem}` runs the built-in one"
+        if path.stem in named
+        else f"built in: {', '.join(named) or 'none'}"
+    )
     raise ScenarioError(
-        f"{path}: no such scenario (tried {path.name}, .yaml and .yml; built in: "
-        f"{', '.join(named) or 'none'}; see netlab simulate --list)"
+        f"{path}: no such scenario (tried {tried}; {hint}; see netlab simulate --list)"
     )
 
 
