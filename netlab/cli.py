@@ -113,12 +113,17 @@ def serve(
     log_file: Optional[Path] = typer.Option(  # noqa: UP045
         None, dir_okay=False, help="Write the log to this file instead of standard error."
     ),
-    console: Optional[bool] = typer.Option(  # noqa: UP045
-        None,
-        "--console/--no-console",
-        metavar="",
-        help="Operator console on standard input (default: when it is a terminal).",
+    # Two flags rather than one --console/--no-console pair: the pair's second name takes a
+    # column of its own in --help, which left option names cut short at 80 columns.
+    console: bool = typer.Option(
+        False,
+        "--console",
+        help="Operator console on standard input even when it is not a terminal"
+        " (by default there is one when it is).",
         show_default=False,
+    ),
+    no_console: bool = typer.Option(
+        False, "--no-console", help="No operator console, even on a terminal.", show_default=False
     ),
     redis: Optional[str] = typer.Option(  # noqa: UP045
         None,
@@ -134,6 +139,9 @@ def serve(
     """Run the chat server (the handout's protocol, plus everything the handout promises)."""
     from netlab.server import ConfigError, ServerConfig, run
 
+    if console and no_console:
+        typer.echo("netlab serve: --console and --no-console: choose one", err=True)
+        raise typer.Exit(2)
     try:
         config = ServerConfig(
             host=host,
@@ -148,7 +156,7 @@ def serve(
             log_level=log_level.value,
             log_format=log_format.value,
             log_file=str(log_file) if log_file else None,
-            console=console,
+            console=True if console else False if no_console else None,
             redis=redis,
             cluster=cluster,
             node_timeout=node_timeout,
