@@ -300,7 +300,7 @@ def test_the_log_says_exit_as_exit_and_counts_in_the_singular(server):
         alice.expect("bob joined")
         bob.say("/exit")
         assert bob.read_until_closed() == [p.BYE]
-        server.wait_log(r"bob disconnected \(left \(/exit\)\)")
+        server.wait_log(r"bob disconnected \(left with /exit\)")
         server.proc.send_signal(signal.SIGTERM)
         alice.read_until_closed()
     assert server.proc.wait(5) == 0
