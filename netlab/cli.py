@@ -118,12 +118,17 @@ def serve(
     console: bool = typer.Option(
         False,
         "--console",
+        metavar="",  # a flag: no <bool> shown (Typer shows one on click 8.2)
         help="Operator console on standard input even when it is not a terminal"
         " (by default there is one when it is).",
         show_default=False,
     ),
     no_console: bool = typer.Option(
-        False, "--no-console", help="No operator console, even on a terminal.", show_default=False
+        False,
+        "--no-console",
+        metavar="",
+        help="No operator console, even on a terminal.",
+        show_default=False,
     ),
     redis: Optional[str] = typer.Option(  # noqa: UP045
         None,
