@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netlab import embedded
+from netlab import protocol as p
 from netlab.serve.config import ServerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,6 +147,11 @@ class ChatPeer:
 
     def say(self, text: str) -> None:
         self.sock.sendall(text.encode() + b"\n")
+
+    def log_in(self, password: str = "secret") -> None:
+        """``/login``, and the next line is the server's yes."""
+        self.say(f"/login {password}")
+        assert self.readline() == p.NOW_OPERATOR
 
     def recv_exact(self, n: int, timeout: float = 5.0) -> bytes:
         deadline = time.monotonic() + timeout

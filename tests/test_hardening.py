@@ -105,8 +105,7 @@ def test_muted_means_no_text_reaches_anyone(server):
     with server.connect("op") as op, server.connect("bob") as bob, server.connect("eve") as eve:
         op.expect("eve joined")
         bob.expect("eve joined")
-        op.say("/login secret")
-        op.readline()
+        op.log_in()
         op.say("/mute bob")
         op.readline()
         bob.readline()
@@ -150,8 +149,7 @@ def test_login_brake_counts_addresses_together():
 def test_unban_and_the_list_of_bans(server):
     with server.connect("op") as op, server.connect("bob") as bob:
         op.expect("bob joined")
-        op.say("/login secret")
-        op.readline()
+        op.log_in()
         op.say("/bans")
         assert op.readline() == "No bans."
         op.say("/ban bob")

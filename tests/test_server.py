@@ -345,8 +345,7 @@ def test_operator_kick_and_refusal_for_others(server):
         assert eve.readline().startswith("Permission denied")
         eve.say("/login wrong")
         assert eve.readline() == "Wrong password."
-        op.say("/login secret")
-        assert op.readline() == "You are now an operator."
+        op.log_in()
         op.say("/kick bob spamming")
         assert bob.read_until_closed() == ["You were kicked by op: spamming"]
         assert eve.readline() == "bob was kicked by op: spamming"
@@ -357,8 +356,7 @@ def test_operator_kick_and_refusal_for_others(server):
 def test_mute_unmute_and_ban(server):
     with server.connect("op") as op, server.connect("bob") as bob:
         op.expect("bob joined")
-        op.say("/login secret")
-        op.readline()
+        op.log_in()
         op.say("/mute bob")
         assert op.readline() == "bob is muted."
         assert bob.readline() == "You have been muted by op."
