@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from netlab.protocol.texts import ENCODING
+from netlab.protocol.texts import ENCODING, handout_leaving
 
 
 def decode(data: bytes) -> str:
@@ -96,7 +96,7 @@ _LINE_BREAKS = r"\r?\n|\r"
 _HANDOUT_STAMP = r"(?=\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] )"
 """Where a message formatted by the handout's client begins: ``[YYYY-MM-DD HH:MM:SS] ``."""
 _HANDOUT_MESSAGE = re.compile(_HANDOUT_STAMP + "|" + _LINE_BREAKS)
-_HANDOUT_LEFT = "has left the chat."
+_HANDOUT_LEFT = handout_leaving("")
 """How the handout client's leaving, ``NICK has left the chat.`` (sent unstamped), ends: a
 receive that ends so ends whole (the server takes it apart from what came before)."""
 
@@ -155,11 +155,7 @@ class ChunkDecoder:
     def flush(self) -> list[Event]:
         """The held message as it is: a quiet spell says nothing more of it is coming."""
         held, self._held, self._discarding = self._held, b"", False
-        if not held:
-            return []
-        if len(held) > self.max_line_bytes:
-            return [LineTooLong(self.max_line_bytes)]
-        return [Line(decode(held))]
+        return [Line(decode(held))] if held else []  # (feed holds nothing over the limit)
 
     def _line(self, part: str) -> Event:
         over = len(part.encode(ENCODING)) > self.max_line_bytes

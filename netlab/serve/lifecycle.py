@@ -73,7 +73,7 @@ class Server:
         except OSError as error:  # taken port, unknown host, no such address here
             # uvloop's message repeats the address: the errno's own words say it once.
             resolving = isinstance(error, socket.gaierror) or not (error.errno or 0) > 0
-            why = error.strerror or str(error) if resolving else os.strerror(error.errno)
+            why = (error.strerror or str(error)) if resolving else os.strerror(error.errno)
             if error.errno == errno.EADDRINUSE:
                 why += (
                     f" (`netlab sockets --port {config.port}` shows who has it;"
